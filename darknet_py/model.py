@@ -1,0 +1,100 @@
+"""The ``Darknet`` model: a cfg built into an ``nn.Module``, layer by layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .builder import Shape, build_layers
+from .cfg import Cfg, NetSection, YoloSection, parse_cfg, read_cfg
+from .layers import Yolo
+from .weights import LoadReport, WeightsHeader, load_weights, save_weights
+
+
+class Darknet(nn.Module):
+    """A Darknet network built from a cfg.
+
+    ``layers[i]`` is the module of cfg layer ``i`` (``[net]`` not counted), so
+    Darknet's layer numbers work unchanged.  In eval mode ``model(x)`` with ``x``
+    an ``N x 3 x H x W`` RGB tensor in [0, 1] returns ``N x B x (5+C)``: every
+    ``[yolo]`` head in cfg order, each in Darknet's order (anchor, row, column),
+    columns cx, cy, w, h in input pixels, objectness and class probabilities.
+    In train mode it returns the list of raw ``[yolo]`` input maps.
+    """
+
+    def __init__(self, cfg: str | Path | Cfg, width: int | None = None, height: int | None = None):
+        super().__init__()
+        self.cfg = cfg if isinstance(cfg, Cfg) else read_cfg(cfg)
+        modules, shapes = build_layers(self.cfg, width, height)
+        self.layers = nn.ModuleList(modules)
+        self.shapes: list[Shape] = shapes
+        self.width = width or self.cfg.net.width
+        self.height = height or self.cfg.net.height
+        self.header = WeightsHeader()
+        referenced = {i for m in modules for i in getattr(m, "sources", ())}
+        self._keep = tuple(i in referenced for i in range(len(modules)))
+        self._yolo = tuple(isinstance(m, Yolo) for m in modules)
+
+    @classmethod
+    def from_text(cls, text: str, path: str = "<string>", **kw) -> Darknet:
+        """Build a model from cfg text."""
+        return cls(parse_cfg(text, path), **kw)
+
+    # ------------------------------------------------------------------ info
+    @property
+    def net(self) -> NetSection:
+        """The parsed ``[net]`` section."""
+        return self.cfg.net
+
+    @property
+    def cfg_text(self) -> str:
+        return self.cfg.text
+
+    @property
+    def seen(self) -> int:
+        """Images seen in training, as stored in the ``.weights`` header."""
+        return self.header.seen
+
+    @seen.setter
+    def seen(self, value: int) -> None:
+        self.header.seen = int(value)
+
+    @property
+    def num_classes(self) -> int:
+        return self.yolo_sections[0].classes
+
+    @property
+    def yolo_indices(self) -> list[int]:
+        return [i for i, y in enumerate(self._yolo) if y]
+
+    @property
+    def yolo_sections(self) -> list[YoloSection]:
+        return self.cfg.yolo_layers
+
+    @property
+    def max_stride(self) -> int:
+        return int(max(max(self.layers[i].stride) for i in self.yolo_indices))
+
+    # ------------------------------------------------------------------ weights
+    def load_weights(self, path: str | Path, upto: int | None = None) -> LoadReport:
+        """Load a Darknet ``.weights`` file (see ``darknet_py.weights.load_weights``)."""
+        return load_weights(self, path, upto)
+
+    def save_weights(self, path: str | Path, upto: int | None = None) -> None:
+        """Save as a Darknet ``.weights`` file, byte-identical to what was loaded if unchanged."""
+        save_weights(self, path, upto)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: Tensor) -> Tensor | list[Tensor]:
+        outputs: list[Tensor | None] = []
+        heads: list[Tensor] = []
+        for layer, keep, is_yolo in zip(self.layers, self._keep, self._yolo):
+            x = layer(x, outputs)
+            outputs.append(x if keep else None)
+            if is_yolo:
+                heads.append(x)
+        if self.training:
+            return heads
+        return torch.cat(heads, 1)
