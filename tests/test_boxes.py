@@ -1,0 +1,87 @@
+"""Box measures and NMS against hand-worked numbers and slow Darknet-style code."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from darknet_py.boxes import (box_diou_nms, box_iou, candidates, darknet_order, nms,
+                              sort_like_darknet)
+
+
+def test_iou_hand_worked():
+    a = torch.tensor([[2.0, 2.0, 2.0, 2.0]])  # [1,3] x [1,3]
+    b = torch.tensor([[3.0, 3.0, 2.0, 2.0], [10.0, 10.0, 1.0, 1.0], [2.0, 2.0, 2.0, 2.0]])
+    assert box_iou(a, b)[0].tolist() == pytest.approx([1 / 7, 0.0, 1.0])
+
+
+def test_diou_hand_worked():
+    a = torch.tensor([[2.0, 2.0, 2.0, 2.0]])
+    b = torch.tensor([[3.0, 3.0, 2.0, 2.0]])
+    # enclosing box [1,4]x[1,4]: c = 9 + 9, centre distance d = 2
+    expected = 1 / 7 - (2 / 18) ** 0.6
+    assert box_diou_nms(a, b, 0.6).item() == pytest.approx(expected, rel=1e-6)
+
+
+def slow_nms(boxes, probs, thresh, measure):
+    """do_nms_sort / diounms_sort written as Darknet's loops."""
+    probs = [list(p) for p in probs]
+    n, classes = len(boxes), len(probs[0])
+    order = list(range(n))
+    for k in range(classes):
+        order.sort(key=lambda i: -probs[i][k])  # stable, like glibc's merge sort
+        for ii, i in enumerate(order):
+            if probs[i][k] == 0:
+                continue
+            for j in order[ii + 1:]:
+                if measure(boxes[i], boxes[j]) > thresh:
+                    probs[j][k] = 0
+    return probs
+
+
+def _iou(a, b):
+    return box_iou(torch.tensor([a]), torch.tensor([b])).item()
+
+
+def _diou(beta):
+    return lambda a, b: box_diou_nms(torch.tensor([a]), torch.tensor([b]), beta).item()
+
+
+@pytest.mark.parametrize("kind, measure", [("default", _iou), ("greedynms", _diou(0.6)),
+                                           ("diounms", _diou(0.3))])
+def test_nms_matches_darknet_loops(kind, measure):
+    g = torch.Generator().manual_seed(3)
+    n, classes = 40, 3
+    xy = torch.rand(n, 2, generator=g) * 0.5 + 0.25
+    wh = torch.rand(n, 2, generator=g) * 0.3 + 0.05
+    boxes = torch.cat([xy, wh], 1)
+    probs = torch.rand(n, classes, generator=g)
+    probs[probs < 0.4] = 0
+    ours = nms(boxes, probs, 0.45, kind, beta=0.3)
+    expected = slow_nms(boxes.tolist(), probs.tolist(), 0.45, measure)
+    torch.testing.assert_close(ours, torch.tensor(expected))
+    assert (ours > 0).sum() < (probs > 0).sum()
+
+
+def test_candidates_threshold_and_letterbox():
+    # one 416x416 net, image 832x416 letterboxed to 416x208 (dh = 104 px each side)
+    pred = torch.tensor([[208.0, 208.0, 100.0, 50.0, 0.9, 0.5, 0.2],
+                         [10.0, 10.0, 5.0, 5.0, 0.2, 1.0, 1.0]])
+    boxes, obj, probs = candidates(pred, 0.25, (416, 416), (832, 416), letter_box=True)
+    assert obj.tolist() == pytest.approx([0.9])
+    torch.testing.assert_close(probs, torch.tensor([[0.45, 0.0]]))  # 0.18 <= 0.25 -> 0
+    assert boxes[0].tolist() == pytest.approx([0.5, 0.5, 100 / 416, 50 / 208])
+
+
+def test_darknet_order_is_row_col_anchor():
+    order = darknet_order([(2, 2, 3)])
+    # model order index = a*6 + r*3 + c; Darknet visits (r, c, a)
+    assert order.tolist() == [0, 6, 1, 7, 2, 8, 3, 9, 4, 10, 5, 11]
+
+
+def test_sort_like_darknet_last_class_is_primary():
+    probs = torch.tensor([[0.9, 0.0], [0.5, 0.3], [0.7, 0.6]])
+    assert sort_like_darknet(probs).tolist() == [2, 1, 0]
+    assert math.isclose(float(probs[sort_like_darknet(probs)][0, 1]), 0.6, rel_tol=1e-6)
