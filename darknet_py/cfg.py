@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 
-from .errors import CfgError
+from .errors import CfgError, read_input
 
 log = logging.getLogger(__name__)
 
@@ -569,14 +569,7 @@ def parse_cfg(text: str, path: str | Path = "<string>") -> Cfg:
 def read_cfg(path: str | Path) -> Cfg:
     """Read and parse a cfg file."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise CfgError("cfg file not found", str(p)) from None
-    except IsADirectoryError:
-        raise CfgError("is a directory, not a cfg file", str(p)) from None
-    except OSError as exc:
-        raise CfgError(f"cannot read cfg file ({exc.strerror})", str(p)) from None
+    data = read_input(p, "cfg file", CfgError)
     if b"\0" in data:
         raise CfgError("not a text cfg file (contains NUL bytes)", str(p))
     try:

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import DataError
+from .errors import DataError, read_input
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +55,14 @@ class DataConfig:
         return names
 
 
+def _read_text(path: Path, what: str) -> str:
+    return read_input(path, what, DataError).decode("utf-8", errors="replace")
+
+
 def read_data_cfg(path: str | Path) -> DataConfig:
     """Read a ``.data`` file: ``key = value`` lines, ``#`` comments."""
     p = Path(path)
-    try:
-        text = p.read_text(errors="replace")
-    except FileNotFoundError:
-        raise DataError(f"{p}: .data file not found") from None
-    except OSError as exc:
-        raise DataError(f"{p}: cannot read .data file ({exc.strerror})") from None
+    text = _read_text(p, ".data file")
     options: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -81,12 +80,7 @@ def read_data_cfg(path: str | Path) -> DataConfig:
 def read_names(path: str | Path) -> list[str]:
     """One class name per line (blank trailing lines dropped)."""
     p = Path(path)
-    try:
-        lines = p.read_text(errors="replace").splitlines()
-    except FileNotFoundError:
-        raise DataError(f"{p}: names file not found") from None
-    except OSError as exc:
-        raise DataError(f"{p}: cannot read names file ({exc.strerror})") from None
+    lines = _read_text(p, "names file").splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:
@@ -96,11 +90,5 @@ def read_names(path: str | Path) -> list[str]:
 
 def read_image_list(path: str | Path) -> list[str]:
     """An image list: one path per line, blank lines skipped."""
-    p = Path(path)
-    try:
-        lines = p.read_text(errors="replace").splitlines()
-    except FileNotFoundError:
-        raise DataError(f"{p}: image list not found") from None
-    except OSError as exc:
-        raise DataError(f"{p}: cannot read image list ({exc.strerror})") from None
+    lines = _read_text(Path(path), "image list").splitlines()
     return [line.strip() for line in lines if line.strip()]

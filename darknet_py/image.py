@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ImageError
+from .errors import ImageError, read_input
 
 
 def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
@@ -22,16 +22,7 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
 
 def load_image(path: str | Path) -> np.ndarray:
     """Read an image file as RGB float32 in [0, 1], shape H x W x 3."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise ImageError(f"{p}: image file not found") from None
-    except IsADirectoryError:
-        raise ImageError(f"{p}: is a directory, not an image") from None
-    except OSError as exc:
-        raise ImageError(f"{p}: cannot read image ({exc.strerror})") from None
-    return decode_image(data, str(p))
+    return decode_image(read_input(path, "image file", ImageError), str(path))
 
 
 def resize_image(im: np.ndarray, w: int, h: int) -> np.ndarray:

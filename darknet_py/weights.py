@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .errors import WeightsError
+from .errors import WeightsError, read_input
 
 if TYPE_CHECKING:
     from .model import Darknet
@@ -106,14 +106,7 @@ def expected_floats(model: Darknet, upto: int | None = None) -> int:
 def read_weights(path: str | Path) -> tuple[WeightsHeader, np.ndarray]:
     """Header and float32 payload of a ``.weights`` file."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise WeightsError(f"{p}: weights file not found") from None
-    except IsADirectoryError:
-        raise WeightsError(f"{p}: is a directory, not a weights file") from None
-    except OSError as exc:
-        raise WeightsError(f"{p}: cannot read weights file ({exc.strerror})") from None
+    data = read_input(p, "weights file", WeightsError)
     header = WeightsHeader.from_bytes(data, str(p))
     body = len(data) - header.nbytes
     if body % 4:

@@ -26,27 +26,27 @@ requires_shared = pytest.mark.skipif(not REFERENCE.exists(),
 torch.set_num_threads(2)
 
 
-@pytest.fixture(scope="session")
-def refio():
-    """The reference README's numpy-only reader (test tooling from ../shared)."""
+def _reference_module(name: str):
+    """A helper module shipped with the reference data (test tooling from ../shared)."""
     if not REFERENCE.exists():
         pytest.skip("reference data ../shared is not present")
     sys.path.insert(0, str(REFERENCE))
     try:
-        return importlib.import_module("refio")
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(REFERENCE))
+
+
+@pytest.fixture(scope="session")
+def refio():
+    """The reference README's numpy-only reader and decoder."""
+    return _reference_module("refio")
 
 
 @pytest.fixture(scope="session")
 def layout_tool():
-    if not REFERENCE.exists():
-        pytest.skip("reference data ../shared is not present")
-    sys.path.insert(0, str(REFERENCE))
-    try:
-        return importlib.import_module("layout")
-    finally:
-        sys.path.remove(str(REFERENCE))
+    """The reference README's .weights layout calculator and cfg editor."""
+    return _reference_module("layout")
 
 
 class RefModels:
