@@ -87,7 +87,8 @@ def candidates(pred: Tensor, thresh: float, net_size: tuple[int, int], image_siz
 
 
 def _corners(b: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    return b[:, 0] - b[:, 2] / 2, b[:, 1] - b[:, 3] / 2, b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2
+    half_w, half_h = b[:, 2] / 2, b[:, 3] / 2
+    return b[:, 0] - half_w, b[:, 1] - half_h, b[:, 0] + half_w, b[:, 1] + half_h
 
 
 def box_iou(a: Tensor, b: Tensor) -> Tensor:

@@ -392,9 +392,9 @@ class YoloSection(LayerSection):
             if listed < self.num:
                 raise self.error(f"num={self.num} but only {listed} anchors are listed",
                                  "anchors")
+            line = self.options["num"].line if "num" in self.options else self.line
             log.warning("%s:%d: [yolo] num=%d but %d anchors are listed; using the %d "
-                        "anchors listed", self.path, self.options.get("num", Option("", "", self.line)).line,
-                        self.num, listed, listed)
+                        "anchors listed", self.path, line, self.num, listed, listed)
             self.num = listed
         if self.mask is None:
             self.mask = list(range(self.num))

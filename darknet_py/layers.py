@@ -258,7 +258,8 @@ class Yolo(DarknetLayer):
         self.stride = stride  # (y, x) network-input pixels per cell
         self.scale_x_y = scale_x_y
         self.new_coords = bool(new_coords)
-        self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32), persistent=False)
+        self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32),
+                             persistent=False)
 
     def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
         if self.training:
@@ -270,7 +271,8 @@ class Yolo(DarknetLayer):
         n, _, h, w = x.shape
         p = x.view(n, self.num_anchors, 5 + self.classes, h, w)
         if not self.new_coords:
-            p = torch.cat([torch.sigmoid(p[:, :, 0:2]), p[:, :, 2:4], torch.sigmoid(p[:, :, 4:])], 2)
+            p = torch.cat([torch.sigmoid(p[:, :, 0:2]), p[:, :, 2:4],
+                           torch.sigmoid(p[:, :, 4:])], 2)
         if self.scale_x_y != 1.0:
             s = self.scale_x_y
             p = torch.cat([p[:, :, 0:2] * s - 0.5 * (s - 1), p[:, :, 2:]], 2)

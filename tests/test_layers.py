@@ -128,7 +128,8 @@ def test_activations_follow_darknet_formulas(name, formula):
 def test_upsample_nearest_and_scale():
     x = torch.arange(4.0).view(1, 1, 2, 2)
     out = Upsample(2, 0.5)(x, [])
-    assert out[0, 0].tolist() == [[0, 0, .5, .5], [0, 0, .5, .5], [1, 1, 1.5, 1.5], [1, 1, 1.5, 1.5]]
+    assert out[0, 0].tolist() == [[0, 0, .5, .5], [0, 0, .5, .5],
+                                  [1, 1, 1.5, 1.5], [1, 1, 1.5, 1.5]]
 
 
 @pytest.mark.parametrize("new_coords, scale", [(0, 1.0), (0, 1.05), (1, 2.0)])

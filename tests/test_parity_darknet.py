@@ -181,3 +181,20 @@ def test_image_loading_close_to_darknet(refio):
     x = resize_image(load_image(SHARED / "images" / "bus.jpg"), 416, 416)
     d = np.abs(x.transpose(2, 0, 1)[None] - ref["input"])
     assert d.max() <= 4 / 255 and d.mean() < 5e-4
+
+
+@pytest.mark.slow
+def test_shipped_p7_cfg_warns_and_matches_reference(ref_models, layout_tool, tmp_path, caplog):
+    """The shipped cspx-p7-mish.cfg (num=16, 20 anchors) as is: warn, use the 20 anchors."""
+    shipped = tmp_path / "cspx-p7-mish.cfg"
+    layout_tool.edit_cfg(str(SHARED / "cfg" / "cspx-p7-mish.cfg"), str(shipped),
+                         {"net": {"width": "256", "height": "256"}})
+    ref = ref_models.ref("cspx-p7-mish")
+    model = Darknet(shipped).eval()
+    assert "num=16 but 20 anchors are listed" in caplog.text
+    model.load_weights(ref_models.weights("cspx-p7-mish"))
+    heads, _ = head_inputs(model, torch.from_numpy(ref["input"]))
+    for k, head in enumerate(heads):
+        expected = ref[f"dn_yolo_in_{k}"]
+        assert np.abs(head.numpy() - expected).max() / np.abs(expected).max() <= RAW_TOL
+    assert model.layers[model.yolo_indices[-1]].anchors[-1].tolist() == [1408.0, 1408.0]

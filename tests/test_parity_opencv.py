@@ -14,7 +14,8 @@ from darknet_py import Darknet
 from darknet_py.boxes import darknet_order
 from darknet_py.image import load_image, resize_image
 
-from .conftest import IMAGES, REAL_CFG, REAL_WEIGHTS, REFERENCE, SHARED, SHARED_CFGS, requires_shared
+from .conftest import (IMAGES, REAL_CFG, REAL_WEIGHTS, REFERENCE, SHARED, SHARED_CFGS,
+                       requires_shared)
 
 pytestmark = [requires_shared, pytest.mark.skipif(not hasattr(cv2.dnn, "readNetFromDarknet"),
                                                   reason="OpenCV without the Darknet importer")]
@@ -59,7 +60,8 @@ def assert_close_to_opencv(ours: np.ndarray, cv: np.ndarray) -> float:
 @pytest.mark.parametrize("image", IMAGES, ids=lambda p: p.stem)
 def test_real_yolov4_tiny_matches_opencv(real_model, image):
     x = resize_image(load_image(image), 416, 416).transpose(2, 0, 1)[None].copy()
-    assert_close_to_opencv(ours_like_opencv(real_model, x), opencv_outputs(REAL_CFG, REAL_WEIGHTS, x))
+    cv = opencv_outputs(REAL_CFG, REAL_WEIGHTS, x)
+    assert_close_to_opencv(ours_like_opencv(real_model, x), cv)
 
 
 @pytest.mark.slow
