@@ -73,10 +73,6 @@ class Darknet(nn.Module):
     def yolo_sections(self) -> list[YoloSection]:
         return self.cfg.yolo_layers
 
-    @property
-    def max_stride(self) -> int:
-        return int(max(max(self.layers[i].stride) for i in self.yolo_indices))
-
     # ------------------------------------------------------------------ weights
     def load_weights(self, path: str | Path, upto: int | None = None) -> LoadReport:
         """Load a Darknet ``.weights`` file (see ``darknet_py.weights.load_weights``)."""
