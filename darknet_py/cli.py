@@ -19,9 +19,6 @@ from .errors import DarknetError
 from .image import load_image
 from .model import Darknet
 
-log = logging.getLogger("darknet_py")
-
-
 def load_model(cfg: str | Path, weights: str | Path | None = None) -> Darknet:
     """Build the model of ``cfg`` and load ``weights``; embedded files may be named bare."""
     model = Darknet(assets.resolve(cfg))

@@ -91,6 +91,15 @@ def _darknet_round(v: float) -> int:
     return int(np.floor(v + 0.5)) if v >= 0 else -int(np.floor(-v + 0.5))
 
 
+def _classes_best_first(p: torch.Tensor, thresh: float) -> list[int]:
+    """Classes of one detection above ``thresh``: the best first, then in class order."""
+    above = torch.nonzero(p > thresh).flatten().tolist()
+    if not above:
+        return []
+    best = int(torch.argmax(p))
+    return [best] + [j for j in above if j != best]
+
+
 def report_lines(dets: Detections, names: Sequence[str], thresh: float,
                  ext_output: bool = False) -> list[str]:
     """The lines ``darknet detector test`` prints (draw_detections_v3): detections sorted by
@@ -106,9 +115,7 @@ def report_lines(dets: Detections, names: Sequence[str], thresh: float,
     lines = []
     for row in selected:
         p = dets.probs[row]
-        best = int(torch.argmax(p))
-        classes = [best] + [j for j in torch.nonzero(p > thresh).flatten().tolist() if j != best]
-        for j in classes:
+        for j in _classes_best_first(p, thresh):
             line = f"{_name(names, j)}: {float(p[j]) * 100:.0f}%"
             if ext_output:
                 left, top, width, height = (_darknet_round(float(v)) for v in px[row])
@@ -158,18 +165,16 @@ def draw_detections(image: np.ndarray, dets: Detections, names: Sequence[str],
     px = dets.boxes_pixels()
     for row in range(len(dets)):
         p = dets.probs[row]
-        labels = [j for j in torch.nonzero(p > thresh).flatten().tolist()]
-        if not labels:
+        classes = _classes_best_first(p, thresh)
+        if not classes:
             continue
-        best = int(torch.argmax(p))
-        hue = (best * 123457) % 180
+        hue = (classes[0] * 123457) % 180
         color = cv2.cvtColor(np.uint8([[[hue, 220, 255]]]), cv2.COLOR_HSV2BGR)[0, 0].tolist()
         left, top, bw, bh = (float(v) for v in px[row])
         x0, y0 = max(0, int(left)), max(0, int(top))
         x1, y1 = min(w - 1, int(left + bw)), min(h - 1, int(top + bh))
         cv2.rectangle(bgr, (x0, y0), (x1, y1), color, thickness)
-        text = ", ".join(f"{_name(names, j)} {float(p[j]):.2f}" for j in [best] +
-                         [j for j in labels if j != best])
+        text = ", ".join(f"{_name(names, j)} {float(p[j]):.2f}" for j in classes)
         scale = max(0.4, h / 1200)
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         ty = max(th + base, y0)
