@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -83,6 +85,31 @@ class Detector:
         batch = np.stack([self.preprocess(a) for a in arrays])
         pred = self.forward(batch)
         return [self.postprocess(p, (a.shape[1], a.shape[0])) for p, a in zip(pred, arrays)]
+
+    def _load(self, path: str | Path) -> tuple[np.ndarray, tuple[int, int]]:
+        image = load_image(path)
+        return self.preprocess(image), (image.shape[1], image.shape[0])
+
+    def detect_paths(self, paths: Iterable[str | Path], batch_size: int = 8,
+                     workers: int = 4) -> Iterator[tuple[str | Path, Detections]]:
+        """Detect on many image files in order, decoding the next images in background
+        threads while the network runs; yields ``(path, detections)``."""
+        pending: deque = deque()
+        todo = iter(paths)
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            while True:
+                while len(pending) < 2 * batch_size:  # bounded read-ahead
+                    path = next(todo, None)
+                    if path is None:
+                        break
+                    pending.append((path, pool.submit(self._load, path)))
+                if not pending:
+                    return
+                chunk = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
+                loaded = [future.result() for _, future in chunk]
+                pred = self.forward(np.stack([x for x, _ in loaded]))
+                for (path, _), p, (_, size) in zip(chunk, pred, loaded):
+                    yield path, self.postprocess(p, size)
 
 
 # --------------------------------------------------------------------------- reports

@@ -123,3 +123,17 @@ def head_inputs(model, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tenso
 
 def meta_json(ref: dict) -> str:
     return json.dumps(ref["meta"])[:200]
+
+
+COCO128 = SHARED / "datasets" / "coco128"
+
+
+@pytest.fixture(scope="session")
+def coco128_list(tmp_path_factory) -> Path:
+    """An image list of the 128 coco128 images (sorted), as Darknet's valid= file."""
+    images = sorted((COCO128 / "images" / "train2017").glob("*.jpg"))
+    if not images:
+        pytest.skip("reference data ../shared is not present")
+    path = tmp_path_factory.mktemp("coco128") / "coco128.txt"
+    path.write_text("".join(f"{p}\n" for p in images))
+    return path
