@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -44,6 +45,13 @@ class Detections:
         b = self.boxes
         return torch.stack([(b[:, 0] - b[:, 2] / 2) * w, (b[:, 1] - b[:, 3] / 2) * h,
                             b[:, 2] * w, b[:, 3] * h], 1)
+
+    def boxes_pixels_center(self) -> np.ndarray:
+        """Boxes as (cx, cy, w, h) in image pixels, float32 products as Darknet's
+        ``correct_yolo_boxes``, returned as float64 for the corner arithmetic."""
+        w, h = self.image_size
+        scale = np.array([w, h, w, h], dtype=np.float32)
+        return (self.boxes.float().numpy() * scale).astype(np.float64)
 
     def labels(self, thresh: float) -> list[tuple[int, int, float]]:
         """(row, class_id, prob) for every probability above ``thresh``, row by row."""
