@@ -33,6 +33,7 @@ class Darknet(nn.Module):
         self.width = width or self.cfg.net.width
         self.height = height or self.cfg.net.height
         self.header = WeightsHeader()
+        self.names: list[str] | None = None  # class names, when a checkpoint carries them
         referenced = {i for m in modules for i in getattr(m, "sources", ())}
         self._keep = tuple(i in referenced for i in range(len(modules)))
         self._yolo = tuple(isinstance(m, Yolo) for m in modules)

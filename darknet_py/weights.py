@@ -180,6 +180,9 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # as open() would create it, not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -195,3 +198,11 @@ def save_weights(model: Darknet, path: str | Path, upto: int | None = None,
                  header: WeightsHeader | None = None) -> None:
     """Write ``model`` as a Darknet ``.weights`` file (atomically)."""
     atomic_write(path, weights_bytes(model, upto, header))
+
+
+def save_partial(model: Darknet, path: str | Path, upto: int) -> None:
+    """Darknet's ``partial``: layers ``< upto`` with ``seen`` reset (how
+    ``yolov4-tiny.conv.29`` is made from ``yolov4-tiny.weights``)."""
+    if not 0 < upto <= len(model.layers):
+        raise WeightsError(f"partial: the layer count must be 1..{len(model.layers)}, got {upto}")
+    save_weights(model, path, upto, WeightsHeader(seen=0))

@@ -133,3 +133,19 @@ def test_dontloadscales_skips_bn_statistics(tmp_path):
     model.load_weights(path)
     assert model.layers[0].bn.bias[0].item() == 0.0  # biases first
     assert model.layers[0].conv.weight.flatten()[0].item() == 32.0  # then weights
+
+
+def test_save_partial_keeps_leading_layers_and_resets_seen(tmp_path):
+    from darknet_py.weights import save_partial
+
+    model = _random_model(TINY_CFG, seed=3)
+    model.header = WeightsHeader(0, 2, 5, seen=64000)
+    full, part = tmp_path / "full.weights", tmp_path / "tiny.conv.29"
+    model.save_weights(full)
+    save_partial(model, part, 29)
+    data = part.read_bytes()
+    assert data[:20] == WeightsHeader(0, 2, 5, 0).to_bytes()
+    assert len(data) == 20 + 4 * expected_floats(model, 29)
+    assert data[20:] == full.read_bytes()[20:len(data)]
+    with pytest.raises(WeightsError, match="layer count must be 1..38, got 0"):
+        save_partial(model, part, 0)
