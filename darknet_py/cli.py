@@ -11,7 +11,7 @@ from typing import Iterator
 import click
 import cv2
 
-from . import assets
+from . import assets, checkpoint
 from .data import read_data_cfg, read_names
 from .detect import (Detector, DetectorConfig, draw_detections, json_frame, report_lines,
                      write_json, yolo_label_lines)
@@ -20,7 +20,12 @@ from .image import load_image
 from .model import Darknet
 
 def load_model(cfg: str | Path, weights: str | Path | None = None) -> Darknet:
-    """Build the model of ``cfg`` and load ``weights``; embedded files may be named bare."""
+    """Build the model of ``cfg`` and load ``weights``; embedded files may be named bare.
+
+    A ``.pt`` checkpoint as ``weights`` brings its own cfg (``cfg`` is then not read).
+    """
+    if weights is not None and str(weights).lower().endswith(".pt"):
+        return checkpoint.load(weights)
     model = Darknet(assets.resolve(cfg))
     if weights is not None:
         model.load_weights(assets.resolve(weights))
@@ -126,7 +131,7 @@ def cli(verbose: int) -> None:
 
 @cli.group()
 def detector() -> None:
-    """Darknet's detector commands (test, ...)."""
+    """Darknet's detector commands: test, map, valid, calc_anchors."""
 
 
 @detector.command("test")
@@ -160,6 +165,196 @@ def detect(images, thresh, nms_thresh, ext_output, dont_show, out_json, save_lab
     paths = images or (str(assets.SAMPLE_IMAGE),)
     run_detection(det, names, iter(paths), thresh, ext_output, out_json, save_labels,
                   output_image)
+
+
+def _eval_options(f):
+    options = [
+        click.option("-letter_box", "--letter-box", is_flag=True, default=None,
+                     help="Letterbox the input (default: the cfg's letter_box)."),
+        click.option("--device", default=None, help="cpu (default), cuda or cuda:N."),
+        click.option("-i", "gpu_index", type=int, default=None, help="GPU index, as Darknet's -i."),
+        click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
+                     help="Images per forward pass."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@detector.command("map")
+@click.argument("data")
+@click.argument("cfg")
+@click.argument("weights")
+@click.option("-thresh", "--thresh", type=float, default=0.25, show_default=True,
+              help="Confidence threshold for TP/FP, precision, recall and average IoU.")
+@click.option("-iou_thresh", "--iou-thresh", type=float, default=0.5, show_default=True,
+              help="IoU a detection needs with a truth to count as found.")
+@click.option("-points", "--points", type=click.IntRange(0), default=0, show_default=True,
+              help="0: area under the curve; 11: VOC2007; 101: COCO.")
+@_eval_options
+def detector_map(data, cfg, weights, thresh, iou_thresh, points, letter_box, device, gpu_index,
+                 batch_size):
+    """Mean average precision on the .data file's valid list: darknet-py detector map DATA
+    CFG WEIGHTS."""
+    from .evaluate import evaluate_map
+
+    data_cfg = read_data_cfg(assets.resolve(data))
+    images = data_cfg.image_list("valid", "train")
+    names = data_cfg.names()
+    model = load_model(cfg, weights)
+    click.echo("\n calculation mAP (mean average precision)...")
+    start = time.perf_counter()
+    result = evaluate_map(model, images, model.num_classes, iou_thresh, thresh, points,
+                          letter_box or None, _device(device, gpu_index), batch_size,
+                          progress=sys.stderr.isatty())
+    for line in result.report(names):
+        click.echo(line)
+    click.echo(f"Total Detection Time: {time.perf_counter() - start:.0f} Seconds", err=True)
+
+
+@detector.command("valid")
+@click.argument("data")
+@click.argument("cfg")
+@click.argument("weights")
+@click.option("-out", "--out", "outfile", default=None,
+              help="Base name of the result files (coco_results / comp4_det_test_).")
+@_eval_options
+def detector_valid(data, cfg, weights, outfile, letter_box, device, gpu_index, batch_size):
+    """Write detections for the valid list (COCO JSON with eval=coco, else per-class files)
+    into the .data file's results folder."""
+    from .valid import validate_detector
+
+    data_cfg = read_data_cfg(assets.resolve(data))
+    images = data_cfg.image_list("valid", "train")
+    names = data_cfg.names()
+    model = load_model(cfg, weights)
+    out_dir = data_cfg.get("results", "results")
+    files = validate_detector(model, images, out_dir, names, data_cfg.get("eval", "voc"),
+                              outfile, letter_box or None, _device(device, gpu_index),
+                              batch_size, progress=sys.stderr.isatty())
+    click.echo(f"{len(images)} images, results in {files[0] if len(files) == 1 else out_dir}")
+
+
+@detector.command("calc_anchors")
+@click.argument("data")
+@click.option("-num_of_clusters", "--num-of-clusters", "clusters", type=click.IntRange(1),
+              default=5, show_default=True, help="Number of anchors.")
+@click.option("-width", "--width", type=click.IntRange(1), required=True,
+              help="Network input width.")
+@click.option("-height", "--height", type=click.IntRange(1), required=True,
+              help="Network input height.")
+@click.option("-show", "--show", is_flag=True,
+              help="Write a plot of the boxes and anchors to cloud.png.")
+@click.option("--seed", type=int, default=0, show_default=True, help="k-means start.")
+@click.option("--output", default="anchors.txt", show_default=True,
+              help="File the anchors are written to ('' to skip).")
+def detector_calc_anchors(data, clusters, width, height, show, seed, output):
+    """k-means anchors from the labels of the .data file's train list."""
+    from .anchors import calc_anchors, draw_anchors
+
+    data_cfg = read_data_cfg(assets.resolve(data))
+    images = data_cfg.image_list("train")
+    click.echo(f"\n num_of_clusters = {clusters}, width = {width}, height = {height} ")
+    result = calc_anchors(images, clusters, width, height, data_cfg.classes, seed)
+    click.echo(f" read labels from {len(images)} images, {len(result.boxes)} boxes")
+    click.echo(f"\n avg IoU = {result.avg_iou * 100:2.2f} % \n")
+    line = result.cfg_line(width)
+    click.echo(line)
+    if output:
+        Path(output).write_text(line.split(" = ", 1)[1] + "\n")
+    if show:
+        cv2.imwrite("cloud.png", draw_anchors(result, width, height))
+        click.echo("plot saved to cloud.png")
+
+
+@cli.command("partial")
+@click.argument("cfg")
+@click.argument("weights")
+@click.argument("out")
+@click.argument("layers", type=int)
+def partial(cfg, weights, out, layers):
+    """Keep the first LAYERS layers of WEIGHTS, seen reset (e.g. yolov4-tiny.conv.29)."""
+    from .weights import save_partial
+
+    model = Darknet(assets.resolve(cfg))
+    report = model.load_weights(assets.resolve(weights), upto=layers)
+    save_partial(model, out, layers)
+    click.echo(f"{out}: layers 0..{layers - 1} ({report.floats_read} floats), seen = 0")
+
+
+@cli.command("convert")
+@click.argument("src")
+@click.argument("dst", required=False)
+@click.option("--cfg", help="The cfg of a .weights SRC.")
+@click.option("--names", "names_file", help="Class names to store in a .pt (one per line).")
+@click.option("--width", type=click.IntRange(1), default=None, help="Network input width.")
+@click.option("--height", type=click.IntRange(1), default=None, help="Network input height.")
+@click.option("--onnx", "onnx_out", help="Also export ONNX (dynamic batch) to this file.")
+@click.option("--torchscript", "ts_out", help="Also save a traced TorchScript module.")
+@click.option("--export", "program_out", help="Also save a torch.export program (.pt2).")
+def convert(src, dst, cfg, names_file, width, height, onnx_out, ts_out, program_out):
+    """Convert between .weights and self-contained .pt; export ONNX / TorchScript.
+
+    \b
+    darknet-py convert --cfg yolov4-tiny.cfg yolov4-tiny.weights model.pt
+    darknet-py convert model.pt back.weights
+    darknet-py convert model.pt --onnx model.onnx
+    """
+    from .export import export_onnx, export_torchscript, save_program
+
+    if not (dst or onnx_out or ts_out or program_out):
+        raise click.UsageError("give DST and/or --onnx / --torchscript / --export")
+    if src.lower().endswith(".pt"):
+        model = checkpoint.load(src)
+    else:
+        if cfg is None:
+            raise click.UsageError("a .weights SRC needs --cfg")
+        model = load_model(cfg, src)
+    if width or height:
+        resized = Darknet(model.cfg, width or model.width, height or model.height)
+        resized.load_state_dict(model.state_dict())
+        resized.header, resized.names = model.header, model.names
+        model = resized
+    names = read_names(names_file) if names_file else model.names
+    if dst:
+        if dst.lower().endswith(".weights"):
+            model.save_weights(dst)
+        elif dst.lower().endswith(".pt"):
+            checkpoint.save(model, dst, names)
+        else:
+            raise click.UsageError(f"{dst}: DST must end in .pt or .weights")
+        click.echo(f"wrote {dst}")
+    for out, export in ((onnx_out, export_onnx), (ts_out, export_torchscript),
+                        (program_out, save_program)):
+        if out:
+            export(model.eval(), out)
+            click.echo(f"wrote {out}")
+
+
+@cli.group("eval")
+def eval_group() -> None:
+    """Evaluate result files."""
+
+
+@eval_group.command("coco")
+@click.argument("results")
+@click.option("--gt", required=True,
+              help="COCO annotations JSON, or a Darknet image list (labels by Darknet's rule).")
+@click.option("--classes", type=click.IntRange(1), default=80, show_default=True,
+              help="Classes of the Darknet labels (for an image list as --gt).")
+@click.option("--names", "names_file", help="Class names (for an image list as --gt).")
+def eval_coco(results, gt, classes, names_file):
+    """pycocotools' COCOeval (bbox) of a results JSON; prints the 12 standard numbers."""
+    from .coco import coco_evaluate, ground_truth
+    from .data import read_image_list
+
+    if gt.lower().endswith(".json"):
+        truth = gt
+    else:
+        names = read_names(names_file) if names_file else None
+        truth = ground_truth(read_image_list(gt), classes, names)
+    for line in coco_evaluate(results, truth).lines:
+        click.echo(line)
 
 
 def main(argv: list[str] | None = None) -> int:

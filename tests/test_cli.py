@@ -196,3 +196,126 @@ def test_bad_input_gives_one_line_error(name, setup, error, words, tmp_path, cap
 def test_usage_error_exits_2(capsys):
     rc, _out, err = run(["detector", "test"], capsys)
     assert rc == 2 and "Missing argument" in err
+
+
+# --------------------------------------------------------------------------- evaluation, conversion
+
+COCO_NAMES = str(ROOT / "cfg" / "coco.names")
+
+
+def _coco8(tmp_path, coco128_list, extra=""):
+    """A .data file over the first 8 coco128 images."""
+    images = coco128_list.read_text().splitlines()[:8]
+    lst = _write(tmp_path, "coco8.txt", "".join(f"{p}\n" for p in images))
+    return _write(tmp_path, "coco8.data", f"classes = 80\ntrain = {lst}\nvalid = {lst}\n"
+                  f"names = {COCO_NAMES}\nresults = {tmp_path / 'results'}\n{extra}")
+
+
+@requires_shared
+def test_detector_map_prints_darknets_report(capsys, tmp_path, coco128_list):
+    from darknet_py.evaluate import evaluate_map
+
+    data = _coco8(tmp_path, coco128_list)
+    rc, out, err = run(["detector", "map", data, TINY_CFG, WEIGHTS, "-points", "101"], capsys)
+    assert rc == 0, err
+    lines = out.splitlines()
+    expected = evaluate_map(load_model(TINY_CFG, WEIGHTS),
+                            coco128_list.read_text().splitlines()[:8], points=101)
+    assert lines[1] == " calculation mAP (mean average precision)..."
+    assert lines[2:] == expected.report(read_data_cfg(data).names())
+    assert lines[-2] == " IoU threshold = 50 %, used 101 Recall-points "
+    assert "Total Detection Time" in err
+
+
+@requires_shared
+def test_detector_valid_then_eval_coco(capsys, tmp_path, coco128_list):
+    data = _coco8(tmp_path, coco128_list, "eval = coco\n")
+    rc, out, err = run(["detector", "valid", data, TINY_CFG, WEIGHTS], capsys)
+    assert rc == 0, err
+    results = tmp_path / "results" / "coco_results.json"
+    assert len(json.loads(results.read_text())) > 100
+    rc, out, err = run(["eval", "coco", str(results), "--gt", str(tmp_path / "coco8.txt")],
+                       capsys)
+    assert rc == 0, err
+    assert len(out.splitlines()) == 12 and "maxDets=100 ] = 0." in out
+
+
+@requires_shared
+def test_calc_anchors_partial_and_convert(capsys, tmp_path, coco128_list, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = _coco8(tmp_path, coco128_list)
+    rc, out, err = run(["detector", "calc_anchors", data, "-num_of_clusters", "3", "-width",
+                        "416", "-height", "416", "-show"], capsys)
+    assert rc == 0, err
+    anchors = (tmp_path / "anchors.txt").read_text().rstrip("\n")
+    assert f"anchors = {anchors}" in out and len(anchors.split(",")) == 6
+    assert "avg IoU = " in out and (tmp_path / "cloud.png").stat().st_size > 1000
+
+    rc, out, err = run(["partial", TINY_CFG, WEIGHTS, "tiny.conv.29", "29"], capsys)
+    assert rc == 0, err
+    assert (tmp_path / "tiny.conv.29").stat().st_size == 20 + 4 * 4947424
+
+    rc, out, err = run(["convert", "--cfg", TINY_CFG, WEIGHTS, "m.pt", "--names", COCO_NAMES],
+                       capsys)
+    assert rc == 0, err
+    rc, out, err = run(["convert", "m.pt", "back.weights"], capsys)
+    assert rc == 0, err
+    assert (tmp_path / "back.weights").read_bytes() == (ROOT / "weights" /
+                                                        "yolov4-tiny.weights").read_bytes()
+    # a .pt checkpoint stands in for CFG + WEIGHTS
+    rc, out, err = run(["detector", "test", COCO_DATA, "ignored.cfg", "m.pt", BUS,
+                        "--output-image", ""], capsys)
+    assert rc == 0, err
+    assert out.splitlines()[1].startswith("bus: ")
+
+
+def _list_case(lines, data_extra=""):
+    def setup(tmp_path):
+        lst = _write(tmp_path, "list.txt", "".join(f"{x}\n" for x in lines))
+        return _write(tmp_path, "my.data", f"classes = 80\nvalid = {lst}\nnames = "
+                      f"{COCO_NAMES}\n{data_extra}")
+    return setup
+
+
+EVAL_CASES = [
+    ("data without lists", lambda tmp: _write(tmp, "my.data", f"names = {COCO_NAMES}\n"),
+     "no valid= or train= line"),
+    ("empty valid list", _list_case([]), "image list is empty"),
+    ("missing image in list", _list_case([str(SHARED / "images" / "bus.jpg"), "nope.jpg"]),
+     "list.txt:2: image nope.jpg not found"),
+    ("missing valid list", lambda tmp: _write(tmp, "my.data", "valid = gone.txt\n"),
+     "gone.txt: image list not found"),
+]
+
+
+@pytest.mark.parametrize("command", ["map", "valid"])
+@pytest.mark.parametrize("name, setup, words", EVAL_CASES, ids=[c[0] for c in EVAL_CASES])
+def test_bad_evaluation_input_gives_one_line_error(command, name, setup, words, tmp_path,
+                                                   capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(["detector", command, setup(tmp_path), TINY_CFG, WEIGHTS], capsys)
+    assert rc == 1 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("darknet-py: error: ") and words in lines[0]
+
+
+@pytest.mark.parametrize("argv, code, words", [
+    (["eval", "coco", "missing.json", "--gt", "gt.json"], 1, "missing.json: results file not"),
+    (["eval", "coco", "res.json", "--gt", "other.json"], 1, "do not match"),
+    (["convert", WEIGHTS, "out.pt"], 2, "a .weights SRC needs --cfg"),
+    (["convert", "--cfg", TINY_CFG, WEIGHTS, "out.bin"], 2, "DST must end in .pt or .weights"),
+    (["convert", "missing.pt", "out.weights"], 1, "missing.pt: checkpoint file not found"),
+    (["partial", TINY_CFG, WEIGHTS, "out.weights", "0"], 1, "layer count must be 1..38"),
+    (["detector", "calc_anchors", COCO_DATA, "-width", "416"], 2, "Missing option"),
+])
+def test_bad_command_input_gives_a_clear_error(argv, code, words, tmp_path, capsys,
+                                               monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "res.json").write_text(json.dumps(
+        [{"image_id": 5, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}]))
+    (tmp_path / "other.json").write_text(json.dumps(
+        {"images": [{"id": 1, "width": 4, "height": 4}], "annotations": [],
+         "categories": [{"id": 1, "name": "person"}]}))
+    rc, out, err = run(argv, capsys)
+    assert rc == code and "Traceback" not in err
+    assert words in err
