@@ -77,6 +77,28 @@ class DarknetLayer(nn.Module):
         return []
 
 
+class DarknetBatchNorm2d(nn.BatchNorm2d):
+    """Batch norm with Darknet's training definition: normalize by the mini-batch mean and
+    the variance divided by n - 1 (``variance_cpu``); rolling statistics
+    ``.99 * rolling + .01 * batch`` (momentum 0.01, unbiased variance).  Eval mode uses the
+    rolling statistics, as ``nn.BatchNorm2d``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training:
+            return super().forward(x)
+        dims = (0, 2, 3)
+        mean = x.mean(dims)
+        var = x.var(dims, correction=1)
+        if self.track_running_stats:
+            with torch.no_grad():
+                m = self.momentum
+                self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+                self.running_var.mul_(1 - m).add_(var.detach(), alpha=m)
+                self.num_batches_tracked.add_(1)
+        scale = self.weight * torch.rsqrt(var + self.eps)
+        return x * scale[None, :, None, None] + (self.bias - mean * scale)[None, :, None, None]
+
+
 class Convolutional(DarknetLayer):
     """``[convolutional]``: conv, then batch norm (eps 1e-5) or bias, then activation."""
 
@@ -87,7 +109,8 @@ class Convolutional(DarknetLayer):
         self.conv = nn.Conv2d(in_channels, filters, size, stride, padding, groups=groups,
                               bias=not batch_normalize)
         # Darknet's rolling statistics: rolling = .99 * rolling + .01 * batch
-        self.bn = nn.BatchNorm2d(filters, eps=1e-5, momentum=0.01) if batch_normalize else None
+        self.bn = (DarknetBatchNorm2d(filters, eps=1e-5, momentum=0.01) if batch_normalize
+                   else None)
         self.act = Activation(activation)
         self.dontloadscales = dontloadscales
 

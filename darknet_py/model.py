@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from .builder import Shape, build_layers
 from .cfg import Cfg, NetSection, YoloSection, parse_cfg, read_cfg
 from .layers import Yolo
+from .loss import HeadStats, YoloDeltas, darknet_loss
 from .weights import LoadReport, WeightsHeader, load_weights, save_weights
 
 
@@ -37,6 +38,9 @@ class Darknet(nn.Module):
         referenced = {i for m in modules for i in getattr(m, "sources", ())}
         self._keep = tuple(i in referenced for i in range(len(modules)))
         self._yolo = tuple(isinstance(m, Yolo) for m in modules)
+        self._deltas = [YoloDeltas(modules[i], sec, i)
+                        for i, sec in zip(self.yolo_indices, self.yolo_sections)]
+        self.loss_stats: list[HeadStats] = []  # figures of the last loss computed
 
     @classmethod
     def from_text(cls, text: str, path: str = "<string>", **kw) -> Darknet:
@@ -84,7 +88,18 @@ class Darknet(nn.Module):
         save_weights(self, path, upto)
 
     # ------------------------------------------------------------------ forward
-    def forward(self, x: Tensor) -> Tensor | list[Tensor]:
+    def loss(self, heads: list[Tensor], targets: Tensor,
+             net_size: tuple[int, int]) -> tuple[Tensor, list[HeadStats]]:
+        """Darknet's loss of raw ``[yolo]`` inputs (see ``darknet_py.loss``): the value
+        ``train_network`` returns, gradient ``-delta`` on each head, and the figures."""
+        return darknet_loss(heads, self._deltas, targets, net_size)
+
+    def forward(self, x: Tensor, targets: Tensor | None = None) -> Tensor | list[Tensor]:
+        """Eval: decoded detections.  Train: the raw ``[yolo]`` inputs, or with ``targets``
+        ((M, 6) rows ``[image, class, cx, cy, w, h]``, relative) Darknet's loss."""
+        if targets is not None and not self.training:
+            raise ValueError("targets are for train mode (model.train())")
+        net_size = (x.shape[3], x.shape[2])
         outputs: list[Tensor | None] = []
         heads: list[Tensor] = []
         for layer, keep, is_yolo in zip(self.layers, self._keep, self._yolo):
@@ -93,5 +108,8 @@ class Darknet(nn.Module):
             if is_yolo:
                 heads.append(x)
         if self.training:
-            return heads
+            if targets is None:
+                return heads
+            loss, self.loss_stats = self.loss(heads, targets, net_size)
+            return loss
         return torch.cat(heads, 1)
