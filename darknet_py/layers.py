@@ -8,6 +8,8 @@ tensors in file order in ``darknet_tensors()``.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -113,6 +115,13 @@ class Convolutional(DarknetLayer):
                    else None)
         self.act = Activation(activation)
         self.dontloadscales = dontloadscales
+        # Darknet's initialization (make_convolutional_layer): uniform(-1, 1) * sqrt(2 / fan_in),
+        # zero biases, batch-norm scales 1 (nn.BatchNorm2d already starts there)
+        scale = math.sqrt(2.0 / (size * size * in_channels / groups))
+        with torch.no_grad():
+            self.conv.weight.uniform_(-scale, scale)
+            if self.conv.bias is not None:
+                self.conv.bias.zero_()
 
     def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
         x = self.conv(x)
