@@ -1,0 +1,251 @@
+"""Training: Darknet's schedule and update, data, the loop, checkpoints, signals, NaN, DDP."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from darknet_py import Darknet
+from darknet_py.cfg import parse_cfg
+from darknet_py.dataset import TrainSampler, network_size, transform_labels
+from darknet_py.optim import learning_rate, make_optimizer, set_learning_rate
+from darknet_py.train import TrainConfig, TrainingDiverged, train, train_distributed
+from darknet_py.weights import read_weights
+
+from .conftest import COCO128, ROOT, requires_shared
+
+TINY = (ROOT / "cfg" / "yolov4-tiny.cfg").read_text()
+
+
+def _net(**keys):
+    text = "[net]\nwidth=32\nheight=32\nchannels=3\n" + "".join(
+        f"{k}={v}\n" for k, v in keys.items())
+    return parse_cfg(text + "[convolutional]\nfilters=18\nsize=1\nstride=32\nactivation=linear"
+                     "\n[yolo]\nmask=0,1,2\nanchors=1,1,2,2,3,3\nclasses=1\nnum=3\n").net
+
+
+def test_learning_rate_policies_hand_worked():
+    net = _net(learning_rate=0.01, burn_in=100, policy="steps", steps="200,300",
+               scales=".1,.5", max_batches=400)
+    assert learning_rate(net, 1) == pytest.approx(0.01 * (1 / 100) ** 4)
+    assert learning_rate(net, 50) == pytest.approx(0.01 * 0.5 ** 4)
+    assert [learning_rate(net, k) for k in (100, 199, 200, 299, 300)] == pytest.approx(
+        [0.01, 0.01, 0.001, 0.001, 0.0005])
+    poly = _net(learning_rate=0.01, policy="poly", power=2, max_batches=100)
+    assert learning_rate(poly, 25) == pytest.approx(0.01 * 0.75 ** 2)
+    sgdr = _net(learning_rate=0.01, learning_rate_min=0.001, policy="sgdr", sgdr_cycle=10,
+                max_batches=100)
+    assert learning_rate(sgdr, 5) == pytest.approx(0.001 + 0.5 * 0.009 * (1 + math.cos(
+        math.pi / 2)))
+    assert learning_rate(sgdr, 15) == pytest.approx(0.001 + 0.5 * 0.009 * (1 + math.cos(
+        5 * math.pi / 20)))  # second cycle, twice as long
+    assert learning_rate(_net(learning_rate=0.1, policy="exp", gamma=0.9), 3) == \
+        pytest.approx(0.1 * 0.9 ** 3)
+
+
+def test_sgd_step_is_darknets_update():
+    """U -= decay*B*W (weights only); W += rate/B * U; U *= momentum, with U the summed
+    negative gradient (two steps, so momentum counts)."""
+    text = TINY.replace("batch=64", "batch=8").replace("subdivisions=1", "subdivisions=2")
+    model = Darknet.from_text(text, width=64, height=64)
+    net = model.net
+    opt = make_optimizer(model)
+    conv = model.layers[0].conv.weight
+    bn_w = model.layers[0].bn.weight
+    w0, b0 = conv.detach().clone(), bn_w.detach().clone()
+    u_w, u_b = torch.zeros_like(w0), torch.zeros_like(b0)
+    torch.manual_seed(0)
+    for step, rate in enumerate((0.01, 0.02), 1):
+        g_w, g_b = torch.randn_like(w0), torch.randn_like(b0)
+        conv.grad, bn_w.grad = g_w.clone(), g_b.clone()
+        set_learning_rate(opt, rate, net.batch)
+        opt.step()
+        u_w = u_w - g_w - net.decay * net.batch * w0
+        w0 = w0 + rate / net.batch * u_w
+        u_w = u_w * net.momentum
+        u_b = u_b - g_b
+        b0 = b0 + rate / net.batch * u_b
+        u_b = u_b * net.momentum
+        torch.testing.assert_close(conv.detach(), w0, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(bn_w.detach(), b0, rtol=1e-5, atol=1e-7)
+
+
+def test_stopbackward_freezes_leading_layers():
+    text = TINY.replace("[route]\nlayers=-1\ngroups=2\ngroup_id=1",
+                        "[route]\nlayers=-1\ngroups=2\ngroup_id=1\nstopbackward=1", 1)
+    model = Darknet.from_text(text, width=64, height=64)
+    make_optimizer(model)
+    assert not model.layers[0].conv.weight.requires_grad
+    assert model.layers[4].conv.weight.requires_grad
+
+
+def test_transform_labels_hand_worked():
+    labels = np.array([[3, 0.5, 0.5, 0.2, 0.4]], np.float32)  # 100 x 50 image: 40..60, 15..35
+    # crop x 30..80 (50 wide), y 10..40 (30 high)
+    out = transform_labels(labels, 100, 50, 30, 10, 50, 30, False, 416, 416)
+    np.testing.assert_allclose(out, [[3, 0.4, 0.5, 0.4, 20 / 30]], rtol=1e-6)
+    flipped = transform_labels(labels, 100, 50, 30, 10, 50, 30, True, 416, 416)
+    np.testing.assert_allclose(flipped[0, 1], 0.6, rtol=1e-6)
+    gone = transform_labels(labels, 100, 50, 61, 10, 30, 30, False, 416, 416)
+    assert gone.shape == (0, 5)  # left of the crop
+
+
+def test_sampler_is_deterministic_and_splits_the_mini_batch():
+    one = list(TrainSampler(50, 4, 2, lambda it: (64, 64), seed=3, start=5, stop=7))
+    again = list(TrainSampler(50, 4, 2, lambda it: (64, 64), seed=3, start=6, stop=7))
+    assert len(one) == 4 and one[2:] == again  # resuming at 6 gives iteration 6 again
+    halves = [list(TrainSampler(50, 4, 2, lambda it: (64, 64), seed=3, start=5, stop=7,
+                                rank=r, world=2)) for r in (0, 1)]
+    assert [a + b for a, b in zip(*halves)] == one
+
+
+def test_multiscale_sizes():
+    sizes = {network_size(it, 1000, 416, 416, 1, 0) for it in range(10, 890)}
+    assert all(s[0] % 32 == 0 and s[0] == s[1] for s in sizes) and len(sizes) > 3
+    assert network_size(0, 1000, 416, 416, 1, 0) == (608, 608)
+    assert network_size(950, 1000, 416, 416, 1, 0) == (608, 608)
+    assert network_size(500, 1000, 416, 416, 0, 0) == (416, 416)
+
+
+# --------------------------------------------------------------------------- the loop
+
+def _setup(tmp_path, size=64, batch=4, subdivisions=2, max_batches=200, extra=""):
+    images = sorted((COCO128 / "images" / "train2017").glob("*.jpg"))[:16]
+    lst = tmp_path / "train.txt"
+    lst.write_text("".join(f"{p}\n" for p in images))
+    data = tmp_path / "t.data"
+    data.write_text(f"classes=80\ntrain={lst}\nvalid={lst}\nnames={ROOT / 'cfg' / 'coco.names'}"
+                    f"\nbackup={tmp_path / 'backup'}\n")
+    text = re.sub(r"^batch=.*$", f"batch={batch}", TINY, flags=re.M)
+    for key, value in (("subdivisions", subdivisions), ("width", size), ("height", size),
+                       ("burn_in", 2), ("max_batches", max_batches),
+                       ("learning_rate", 0.001)):
+        text = re.sub(rf"^{key}\s*=.*$", f"{key}={value}", text, flags=re.M)
+    cfg = tmp_path / "tiny.cfg"
+    cfg.write_text(text.replace("[net]\n", f"[net]\n{extra}", 1))
+    return data, cfg
+
+
+@requires_shared
+def test_fine_tuning_lowers_the_loss(tmp_path, monkeypatch):
+    from darknet_py.weights import save_partial
+
+    monkeypatch.chdir(tmp_path)
+    data, cfg = _setup(tmp_path, size=128, batch=8, subdivisions=2, max_batches=12)
+    model = Darknet(ROOT / "cfg" / "yolov4-tiny.cfg")
+    model.load_weights(ROOT / "weights" / "yolov4-tiny.weights")
+    save_partial(model, tmp_path / "tiny.conv.29", 29)
+    result = train(TrainConfig(str(data), str(cfg), str(tmp_path / "tiny.conv.29"),
+                               workers=0, seed=1))
+    first, last = np.mean(result.losses[:3]), np.mean(result.losses[-3:])
+    assert last < 0.5 * first, result.losses
+    final = tmp_path / "backup" / "tiny_final.weights"
+    header, _ = read_weights(final)
+    assert header.seen == 12 * 8 and (tmp_path / "chart.png").exists()
+    # from the full COCO weights the loss starts low and stays finite
+    full = train(TrainConfig(str(data), str(cfg), str(ROOT / "weights" / "yolov4-tiny.weights"),
+                             workers=0, seed=1, max_batches=3, chart=None))
+    assert all(math.isfinite(v) for v in full.losses) and full.losses[0] < first
+
+
+@requires_shared
+def test_sigterm_saves_last_and_a_restart_resumes(tmp_path):
+    data, cfg = _setup(tmp_path)
+    cmd = [sys.executable, "-m", "darknet_py", "detector", "train", str(data), str(cfg),
+           "--workers", "0", "--chart", ""]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith(" 5: "):
+            proc.send_signal(signal.SIGTERM)
+            break
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    done = [int(m.group(1)) for m in re.finditer(r"^ (\d+): ", "".join(lines) + out, re.M)]
+    stopped = done[-1]
+    assert stopped >= 5
+    last = tmp_path / "backup" / "tiny_last.weights"
+    header, _ = read_weights(last)
+    assert header.seen == stopped * 4
+    assert (tmp_path / "backup" / "tiny_last.pt").exists()
+    # restart from _last: iteration numbers and the schedule continue
+    result = subprocess.run(cmd[:7] + [str(last), "--max-batches", str(stopped + 3)] + cmd[7:],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    resumed = re.findall(r"^ (\d+): \S+ \S+ avg loss, (\S+) rate", result.stdout, re.M)
+    assert [int(i) for i, _ in resumed] == [stopped + 1, stopped + 2, stopped + 3]
+    net = Darknet(cfg).net
+    assert [float(r) for _, r in resumed] == pytest.approx(
+        [learning_rate(net, k) for k in range(stopped + 1, stopped + 4)], rel=1e-5)
+    for path in (tmp_path / "backup").iterdir():
+        if path.suffix == ".weights":
+            Darknet(cfg).load_weights(path)  # every checkpoint on disk loads
+    assert "resuming optimizer momentum" in result.stdout + result.stderr
+
+
+@requires_shared
+def test_nan_stops_at_the_iteration_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data, cfg = _setup(tmp_path, max_batches=50)
+    cfg.write_text(re.sub(r"^learning_rate=.*$", "learning_rate=1e12", cfg.read_text(),
+                          flags=re.M).replace("burn_in=2", "burn_in=0"))
+    with pytest.raises(TrainingDiverged, match=r"iteration \d+: the loss is nan .*first to go "
+                                               r"non-finite.*stopped without saving"):
+        train(TrainConfig(str(data), str(cfg), workers=0, chart=None))
+    assert not (tmp_path / "backup" / "tiny_last.weights").exists()
+
+
+@requires_shared
+def test_two_process_gloo_equals_one_process(tmp_path):
+    """Without batch norm (whose statistics depend on how the mini-batch is split), two
+    processes with half the mini-batch each update the weights as one process does."""
+    data, cfg = _setup(tmp_path, batch=4, subdivisions=1, max_batches=2)
+    cfg.write_text(cfg.read_text().replace("batch_normalize=1", "batch_normalize=0"))
+    for world, backup in ((1, "one"), (2, "two")):
+        config = TrainConfig(str(data), str(cfg), workers=0, seed=5, chart=None,
+                             backup=str(tmp_path / backup))
+        if world == 1:
+            train(config)
+        else:
+            train_distributed(config, ["cpu", "cpu"], port=29000 + os.getpid() % 1000)
+    _, one = read_weights(tmp_path / "one" / "tiny_final.weights")
+    _, two = read_weights(tmp_path / "two" / "tiny_final.weights")
+    np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-6)
+
+
+@requires_shared
+def test_opencv_loads_a_trained_checkpoint(tmp_path, monkeypatch):
+    import cv2
+
+    monkeypatch.chdir(tmp_path)
+    data, cfg = _setup(tmp_path, max_batches=2)
+    train(TrainConfig(str(data), str(cfg), str(ROOT / "weights" / "yolov4-tiny.weights"),
+                      workers=0, chart=None))
+    weights = tmp_path / "backup" / "tiny_final.weights"
+    model = Darknet(cfg)
+    model.load_weights(weights)
+    model.eval()
+    x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)
+    net = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
+    net.setInput(x)
+    cv_out = net.forward(net.getUnconnectedOutLayersNames())
+    with torch.no_grad():
+        ours = model(torch.from_numpy(x))[0].numpy()
+    # OpenCV: rows (y, x, anchor), columns relative x, y, w, h, obj; compare objectness
+    heads = [(model.layers[i].num_anchors, model.shapes[i].h, model.shapes[i].w)
+             for i in model.yolo_indices]
+    offset = 0
+    for (a, h, w), cv in zip(heads, cv_out):
+        mine = ours[offset: offset + a * h * w].reshape(a, h, w, -1).transpose(1, 2, 0, 3)
+        np.testing.assert_allclose(cv[:, 4], mine.reshape(-1, mine.shape[-1])[:, 4], atol=1e-4)
+        offset += a * h * w
