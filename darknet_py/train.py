@@ -277,21 +277,31 @@ class Trainer:
     def _save(self, name: str, optimizer, ema) -> Path:
         """Write ``<backup>/<cfg>_<name>.weights`` (and for ``last`` the resume ``.pt``)."""
         path = self.backup / f"{self.base}_{name}.weights"
-        model = self._export_model(ema)
-        model.save_weights(path)
+        self.model.save_weights(path)
         if name == "last":
-            checkpoint.save(model, _state_path(path), extra={
-                "optimizer": optimizer.state_dict(),
-                "ema": ema.state_dict() if ema is not None else None})
+            checkpoint.save(self.model, _state_path(path), extra={
+                "optimizer": optimizer.state_dict(), "ema": ema})
         return path
 
-    def _export_model(self, ema) -> Darknet:
-        if ema is None:
-            return self.model
-        shadow = copy.deepcopy(self.model)
-        shadow.load_state_dict(ema.state_dict())
-        shadow.header = self.model.header
-        return shadow
+    def _ema_step(self, ema: dict | None, iteration: int) -> dict | None:
+        """Darknet's EMA (``ema_alpha``): from half of max_batches keep an average of the
+        trainable tensors, ``ema = alpha * ema + (1 - alpha) * w``; 1000 iterations before
+        the end copy it into the model once (training then goes on from there)."""
+        alpha = self.net.ema_alpha
+        if not alpha or iteration < self.max_batches // 2:
+            return ema
+        params = {k: p for k, p in self.model.named_parameters()}
+        with torch.no_grad():
+            if ema is None:
+                return {k: p.detach().clone() for k, p in params.items()}
+            if iteration == self.max_batches - 1000:
+                for k, p in params.items():
+                    p.copy_(ema[k])
+                self.on_message("EMA applied")
+            elif iteration < self.max_batches - 1000:
+                for k, p in params.items():
+                    ema[k].mul_(alpha).add_(p.detach(), alpha=1 - alpha)
+        return ema
 
     # ------------------------------------------------------------------ loop
     def run(self) -> TrainResult:
@@ -305,13 +315,8 @@ class Trainer:
         optimizer = make_optimizer(model)
         if self.optimizer_state:
             optimizer.load_state_dict(self.optimizer_state)
-        ema = None
-        if net.ema_alpha:
-            ema = torch.optim.swa_utils.AveragedModel(
-                model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(
-                    1 - net.ema_alpha), use_buffers=True)
-            if self.ema_state:
-                ema.load_state_dict(self.ema_state)
+        ema = ({k: v.to(self.device) for k, v in self.ema_state.items()}
+               if self.ema_state else None)
         scaler = torch.amp.GradScaler(self.device.type, enabled=c.amp == "fp16")
         iteration = model.seen // self.batch
         start_iteration = iteration
@@ -371,8 +376,7 @@ class Trainer:
                 set_learning_rate(optimizer, rate, self.batch)
                 scaler.step(optimizer)
                 scaler.update()
-                if ema is not None:
-                    ema.update_parameters(model)
+                ema = self._ema_step(ema, iteration)
                 avg_loss = loss_value if avg_loss < 0 else avg_loss * 0.9 + loss_value * 0.1
                 losses.append(loss_value)
                 elapsed = time.time() - t_start
@@ -387,7 +391,7 @@ class Trainer:
                 if c.calc_map and (iteration >= max(iter_map + per_map, net.burn_in, 400)
                                    or iteration == self.max_batches):
                     iter_map = iteration
-                    m = self._map(ema) if main else 0.0
+                    m = self._map() if main else 0.0
                     if main:
                         maps.append((iteration, m))
                         self.on_message(f"mean_average_precision (mAP@0.5) = {m:f}")
@@ -424,13 +428,11 @@ class Trainer:
             for st in optimizer.state.values():
                 st.clear()
 
-    def _map(self, ema) -> float:
+    def _map(self) -> float:
         from .evaluate import evaluate_map
 
-        model = self._export_model(ema)
-        model.eval()
         try:
-            return evaluate_map(model, self.valid_images, self.classes,
+            return evaluate_map(self.model, self.valid_images, self.classes,
                                 device=str(self.device)).map
         finally:
             self.model.train()

@@ -319,3 +319,18 @@ def test_bad_command_input_gives_a_clear_error(argv, code, words, tmp_path, caps
     rc, out, err = run(argv, capsys)
     assert rc == code and "Traceback" not in err
     assert words in err
+
+
+@pytest.mark.parametrize("data_text, words", [
+    ("classes=80\n", "no train= line"),
+    ("classes=80\ntrain=list.txt\n", "list.txt:1: image gone.jpg not found"),
+])
+def test_bad_training_input_gives_one_line_error(data_text, words, tmp_path, capsys,
+                                                 monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "list.txt").write_text("gone.jpg\n")
+    data = _write(tmp_path, "t.data", data_text)
+    rc, out, err = run(["detector", "train", data, TINY_CFG, "--max-batches", "1"], capsys)
+    assert rc == 1 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0]

@@ -249,3 +249,32 @@ def test_opencv_loads_a_trained_checkpoint(tmp_path, monkeypatch):
         mine = ours[offset: offset + a * h * w].reshape(a, h, w, -1).transpose(1, 2, 0, 3)
         np.testing.assert_allclose(cv[:, 4], mine.reshape(-1, mine.shape[-1])[:, 4], atol=1e-4)
         offset += a * h * w
+
+
+@requires_shared
+def test_map_during_training_keeps_the_best(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data, cfg = _setup(tmp_path, max_batches=2)
+    messages: list[str] = []
+    result = train(TrainConfig(str(data), str(cfg), str(ROOT / "weights" / "yolov4-tiny.weights"),
+                               calc_map=True, workers=0, chart=None), on_message=messages.append)
+    assert any(m.startswith("mean_average_precision (mAP@0.5) = ") for m in messages)
+    assert result.best_map >= 0 and (tmp_path / "backup" / "tiny_best.weights").exists()
+
+
+@requires_shared
+def test_ema_follows_darknet(tmp_path):
+    from darknet_py.train import Trainer
+
+    data, cfg = _setup(tmp_path, max_batches=2400, extra="ema_alpha=0.5\n")
+    trainer = Trainer(TrainConfig(str(data), str(cfg), workers=0, chart=None))
+    w = trainer.model.layers[0].conv.weight
+    assert trainer._ema_step(None, 1199) is None  # starts at max_batches / 2
+    ema = trainer._ema_step(None, 1200)
+    start = w.detach().clone()
+    with torch.no_grad():
+        w.add_(1.0)
+    ema = trainer._ema_step(ema, 1201)
+    torch.testing.assert_close(ema["layers.0.conv.weight"], start + 0.5)
+    trainer._ema_step(ema, 1400)  # max_batches - 1000: the average goes into the model
+    torch.testing.assert_close(w.detach(), start + 0.5)
