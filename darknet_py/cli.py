@@ -227,6 +227,8 @@ def detector_train(data, cfg, weights, calc_map, map_epochs, dont_show, clear, g
         if bar is not None:
             bar.total = config.max_batches or bar.total
             bar.update(1)
+        for line in report.layer_lines:
+            click.echo(line, err=True)
         click.echo(report.line())
 
     result = train(config, on_iteration, click.echo)

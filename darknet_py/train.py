@@ -80,7 +80,7 @@ class IterationReport:
     images: int
     hours_left: float
     size: tuple[int, int]
-    stats: list = field(default_factory=list)
+    layer_lines: list[str] = field(default_factory=list)  # Darknet's per-[yolo] lines
 
     def line(self) -> str:
         return (f" {self.iteration}: {self.loss:f}, {self.avg_loss:f} avg loss, {self.rate:f} "
@@ -344,7 +344,8 @@ class Trainer:
                     # gradients add up over processes as over subdivisions (Darknet's sum)
                     scaler.scale(loss * c.world).backward()
                     loss_sum += float(loss.detach())
-                    stats = model.loss_stats
+                    stats = [st.line(sec) for st, sec in zip(model.loss_stats,
+                                                             model.yolo_sections)]
                 loss_value = loss_sum / self.subdivisions
                 if c.world > 1:
                     t = torch.tensor([loss_value], device=self.device)

@@ -278,3 +278,46 @@ def test_ema_follows_darknet(tmp_path):
     torch.testing.assert_close(ema["layers.0.conv.weight"], start + 0.5)
     trainer._ema_step(ema, 1400)  # max_batches - 1000: the average goes into the model
     torch.testing.assert_close(w.detach(), start + 0.5)
+
+
+@requires_shared
+def test_loading_does_not_depend_on_workers(tmp_path):
+    from darknet_py.dataset import Augment, DetectionDataset, collate
+
+    images = [str(p) for p in sorted((COCO128 / "images" / "train2017").glob("*.jpg"))[:8]]
+    aug = Augment(jitter=0.3, resize=1.5, flip=True, hue=0.1, saturation=1.5, exposure=1.5,
+                  mosaic=True)
+    dataset = DetectionDataset(images, 80, aug)
+    batches = []
+    for workers in (0, 2):
+        sampler = TrainSampler(len(images), 4, 1, lambda it: (96, 96), seed=9, stop=2)
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler,
+                                             collate_fn=collate, num_workers=workers)
+        batches.append(list(loader))
+    for (x0, t0), (x1, t1) in zip(*batches):
+        assert torch.equal(x0, x1) and torch.equal(t0, t1)
+    assert batches[0][0][0].shape == (4, 3, 96, 96)
+
+
+@requires_shared
+def test_nan_recovery_reloads_and_lowers_the_rate(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data, cfg = _setup(tmp_path, max_batches=50)
+    cfg.write_text(re.sub(r"^learning_rate=.*$", "learning_rate=1e12", cfg.read_text(),
+                          flags=re.M).replace("burn_in=2", "burn_in=0"))
+    messages: list[str] = []
+    with pytest.raises(TrainingDiverged):  # 1e12 stays too high after three tenfold cuts
+        train(TrainConfig(str(data), str(cfg), workers=0, chart=None, nan_recovery=True),
+              on_message=messages.append)
+    reloads = [m for m in messages if "reloaded the last good weights" in m]
+    assert [m.rsplit("rate x", 1)[1] for m in reloads] == ["0.1", "0.01", "0.001"]
+
+
+@requires_shared
+def test_bf16_autocast_path_trains(tmp_path, monkeypatch):
+    """The AMP path (autocast; bf16 needs no grad scaler), exercised on the CPU."""
+    monkeypatch.chdir(tmp_path)
+    data, cfg = _setup(tmp_path, max_batches=2)
+    result = train(TrainConfig(str(data), str(cfg), str(ROOT / "weights" / "yolov4-tiny.weights"),
+                               workers=0, chart=None, amp="bf16"))
+    assert result.iterations == 2 and all(math.isfinite(v) for v in result.losses)
