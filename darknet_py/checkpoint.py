@@ -75,11 +75,16 @@ def load(path: str | Path, cfg: str | Path | None = None) -> Darknet:
     ckpt = read_checkpoint(p)
     model = Darknet(parse_cfg(ckpt["cfg"], ckpt.get("cfg_path") or str(p)),
                     ckpt.get("width"), ckpt.get("height"))
+    restore(model, ckpt, p)
+    model.names = ckpt.get("names")
+    return model
+
+
+def restore(model: Darknet, ckpt: dict[str, Any], path: str | Path) -> None:
+    """Put a checkpoint's tensors and ``.weights`` header into ``model``."""
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as exc:
-        raise WeightsError(f"{p}: weights do not fit the cfg stored with them "
+        raise WeightsError(f"{path}: weights do not fit the cfg "
                            f"({str(exc).splitlines()[0]})") from None
     model.header = WeightsHeader(**ckpt["header"])
-    model.names = ckpt.get("names")
-    return model

@@ -230,8 +230,7 @@ class Trainer:
             w = Path(c.weights)
             if w.suffix.lower() == ".pt":
                 ckpt = checkpoint.read_checkpoint(w)
-                model.load_state_dict(ckpt["state_dict"])
-                model.header = checkpoint.WeightsHeader(**ckpt["header"])
+                checkpoint.restore(model, ckpt, w)
                 self.optimizer_state = ckpt.get("optimizer")
                 self.ema_state = ckpt.get("ema")
             else:
@@ -421,8 +420,7 @@ class Trainer:
         state = _state_path(last)
         if state.exists():
             ckpt = checkpoint.read_checkpoint(state)
-            self.model.load_state_dict(ckpt["state_dict"])
-            self.model.header = checkpoint.WeightsHeader(**ckpt["header"])
+            checkpoint.restore(self.model, ckpt, state)
             optimizer.load_state_dict(ckpt["optimizer"])
         else:
             self.model.load_state_dict(self._initial_state)
