@@ -221,7 +221,9 @@ class Trainer:
         self.optimizer_state = None
         self.ema_state = None
         self._load_start()
-        self._initial_state = copy.deepcopy(self.model.state_dict())
+        # what --nan-recovery falls back to before the first _last exists
+        self._initial_state = (copy.deepcopy(self.model.state_dict()) if config.nan_recovery
+                               else None)
 
     # ------------------------------------------------------------------ setup
     def _load_start(self) -> None:
