@@ -209,8 +209,10 @@ class YoloDeltas:
         # 1. objectness of every cell; cells that overlap a truth well are not pushed to 0
         delta[:, :, 4] = s.obj_normalizer * (0 - out[:, :, 4])
         class_match = (out[:, :, 5:] > 0.25).any(2)  # compare_yolo_class
+        # per image, Darknet visits the cells above truth_thresh first, then the truths
         jobs: list[_Assignment] = []
         best_t_iou: dict[tuple[int, int, int, int], float] = {}
+        truths_np = [t.cpu().numpy().astype(np.float32) for t in truths]
         for b, truth in enumerate(truths):
             if truth.shape[0] == 0:
                 continue
@@ -232,8 +234,8 @@ class YoloDeltas:
             for a, j, i in sorted(cells, key=lambda c: (c[1], c[2], c[0])):  # Darknet: j, i, n
                 jobs.append(_Assignment(b, a, j, i, int(best_t[a, j, i]), self.mask[a], True))
                 best_t_iou[(b, a, j, i)] = float(best_iou[a, j, i])
-            jobs.extend(self._truth_jobs(b, truth.cpu().numpy().astype(np.float32), w, h))
-        stats = self._apply(out, delta, pred, truths, jobs, best_t_iou)
+            jobs.extend(self._truth_jobs(b, truths_np[b], w, h))
+        stats = self._apply(out, delta, pred, truths_np, jobs, best_t_iou)
         return delta.view_as(x).to(x.dtype), stats
 
     # ---------------------------------------------------------------- helpers
@@ -273,23 +275,21 @@ class YoloDeltas:
                 for a, anchor in enumerate(self.mask):
                     if anchor != best_n and kind_ious[anchor] > s.iou_thresh:
                         jobs.append(_Assignment(b, a, j, i, t, anchor, False))
-        # Darknet visits cells above truth_thresh first, then truths in order
         return jobs
 
-    def _apply(self, out: Tensor, delta: Tensor, pred: Tensor, truths: list[Tensor],
+    def _apply(self, out: Tensor, delta: Tensor, pred: Tensor, truths: list[np.ndarray],
                jobs: list[_Assignment], best_t_iou: dict) -> HeadStats:
         s = self.s
         n = out.shape[0]
-        jobs.sort(key=lambda job: (job.b, not job.from_cell))  # stable: cells, then truths
         tot_iou, tot_iou_loss, tot_giou_loss, count = 0.0, 0.0, 0.0, 0
         if jobs:
             idx = torch.tensor([[jb.b, jb.a, jb.j, jb.i] for jb in jobs], device=out.device)
             cells = out[idx[:, 0], idx[:, 1], :, idx[:, 2], idx[:, 3]].cpu().double().numpy()
             boxes = pred[idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3]].cpu().double().numpy()
             start = delta[idx[:, 0], idx[:, 1], :, idx[:, 2], idx[:, 3]].cpu().double().numpy()
-            tbox = np.stack([truths[jb.b][jb.t].cpu().double().numpy() for jb in jobs])
+            tbox = np.stack([truths[jb.b][jb.t] for jb in jobs])  # float32, as Darknet's truth
             cls = tbox[:, 0].astype(np.int64)
-            tbox = tbox[:, 1:5].astype(np.float32).astype(np.float64)
+            tbox = tbox[:, 1:5].astype(np.float64)
             mult = self.multipliers[cls] if self.multipliers is not None else np.ones(len(jobs))
             box_d = self._box_deltas(cells, boxes, tbox, jobs, mult, out.shape[-1],
                                      out.shape[-2])
