@@ -7,7 +7,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Sequence, Sized
 
 import cv2
 import numpy as np
@@ -91,9 +91,21 @@ class Detector:
         return self.preprocess(image), (image.shape[1], image.shape[0])
 
     def detect_paths(self, paths: Iterable[str | Path], batch_size: int = 8,
-                     workers: int = 4) -> Iterator[tuple[str | Path, Detections]]:
+                     workers: int = 4, progress: str | None = None
+                     ) -> Iterator[tuple[str | Path, Detections]]:
         """Detect on many image files in order, decoding the next images in background
-        threads while the network runs; yields ``(path, detections)``."""
+        threads while the network runs; yields ``(path, detections)``.  ``progress``
+        labels a progress bar (on stderr) when given."""
+        results = self._detect_paths(paths, batch_size, workers)
+        if progress is None:
+            return results
+        from tqdm import tqdm
+
+        total = len(paths) if isinstance(paths, Sized) else None
+        return tqdm(results, total=total, desc=progress, unit="img", leave=False)
+
+    def _detect_paths(self, paths: Iterable[str | Path], batch_size: int,
+                      workers: int) -> Iterator[tuple[str | Path, Detections]]:
         pending: deque = deque()
         todo = iter(paths)
         with ThreadPoolExecutor(max(1, workers)) as pool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -214,11 +214,7 @@ def evaluate_map(model: Darknet, images: Sequence[str], classes: int | None = No
                             nms_kind=None)
     detector = Detector(model, config, device)
     acc = MapAccumulator(classes, iou_thresh, conf_thresh)
-    results: Iterable = detector.detect_paths(images, batch_size)
-    if progress:
-        from tqdm import tqdm
-
-        results = tqdm(results, total=len(images), desc="mAP", unit="img", leave=False)
+    results = detector.detect_paths(images, batch_size, progress="mAP" if progress else None)
     for (_, dets), truth in zip(results, labels):
         acc.add(dets.boxes, dets.probs, truth)
     return acc.result(points)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -54,11 +54,7 @@ def validate_detector(model: Darknet, images: Sequence[str], out_dir: str | Path
     out.mkdir(parents=True, exist_ok=True)
     config = DetectorConfig(thresh=VALID_THRESH, nms=VALID_NMS, letter_box=letter_box)
     detector = Detector(model, config, device)
-    results: Iterable = detector.detect_paths(images, batch_size)
-    if progress:
-        from tqdm import tqdm
-
-        results = tqdm(results, total=len(images), desc="valid", unit="img", leave=False)
+    results = detector.detect_paths(images, batch_size, progress="valid" if progress else None)
     classes = model.num_classes
     if kind == "coco":
         path = out / f"{outfile or 'coco_results'}.json"
