@@ -117,7 +117,8 @@ def test_multiscale_sizes():
 
 # --------------------------------------------------------------------------- the loop
 
-def _setup(tmp_path, size=64, batch=4, subdivisions=2, max_batches=200, extra=""):
+def _setup(tmp_path, size=64, batch=4, subdivisions=2, max_batches=200, extra="", rate=0.001,
+           burn_in=2):
     images = sorted((COCO128 / "images" / "train2017").glob("*.jpg"))[:16]
     lst = tmp_path / "train.txt"
     lst.write_text("".join(f"{p}\n" for p in images))
@@ -126,8 +127,8 @@ def _setup(tmp_path, size=64, batch=4, subdivisions=2, max_batches=200, extra=""
                     f"\nbackup={tmp_path / 'backup'}\n")
     text = re.sub(r"^batch=.*$", f"batch={batch}", TINY, flags=re.M)
     for key, value in (("subdivisions", subdivisions), ("width", size), ("height", size),
-                       ("burn_in", 2), ("max_batches", max_batches),
-                       ("learning_rate", 0.001)):
+                       ("burn_in", burn_in), ("max_batches", max_batches),
+                       ("learning_rate", rate)):
         text = re.sub(rf"^{key}\s*=.*$", f"{key}={value}", text, flags=re.M)
     cfg = tmp_path / "tiny.cfg"
     cfg.write_text(text.replace("[net]\n", f"[net]\n{extra}", 1))
@@ -196,9 +197,7 @@ def test_sigterm_saves_last_and_a_restart_resumes(tmp_path):
 @requires_shared
 def test_nan_stops_at_the_iteration_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    data, cfg = _setup(tmp_path, max_batches=50)
-    cfg.write_text(re.sub(r"^learning_rate=.*$", "learning_rate=1e12", cfg.read_text(),
-                          flags=re.M).replace("burn_in=2", "burn_in=0"))
+    data, cfg = _setup(tmp_path, max_batches=50, rate=1e12, burn_in=0)  # diverges
     with pytest.raises(TrainingDiverged, match=r"iteration \d+: the loss is nan .*first to go "
                                                r"non-finite.*stopped without saving"):
         train(TrainConfig(str(data), str(cfg), workers=0, chart=None))
@@ -302,9 +301,7 @@ def test_loading_does_not_depend_on_workers(tmp_path):
 @requires_shared
 def test_nan_recovery_reloads_and_lowers_the_rate(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    data, cfg = _setup(tmp_path, max_batches=50)
-    cfg.write_text(re.sub(r"^learning_rate=.*$", "learning_rate=1e12", cfg.read_text(),
-                          flags=re.M).replace("burn_in=2", "burn_in=0"))
+    data, cfg = _setup(tmp_path, max_batches=50, rate=1e12, burn_in=0)  # diverges
     messages: list[str] = []
     with pytest.raises(TrainingDiverged):  # 1e12 stays too high after three tenfold cuts
         train(TrainConfig(str(data), str(cfg), workers=0, chart=None, nan_recovery=True),
