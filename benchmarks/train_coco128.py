@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from darknet_py import Darknet
-from darknet_py.evaluate import evaluate_map
+from darknet_py.eval.map import evaluate_map
 from darknet_py.train import TrainConfig, train
-from darknet_py.weights import save_partial
+from darknet_py.io.weights import save_partial
 
 ROOT = Path(__file__).resolve().parents[1]
 

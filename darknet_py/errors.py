@@ -33,16 +33,3 @@ class ImageError(DarknetError):
 
 class DataError(DarknetError):
     """A problem with a ``.data`` file, a names file, an image list or labels."""
-
-
-def read_input(path, what: str, error: type[DarknetError]) -> bytes:
-    """Bytes of a user-named file, or ``error`` naming the file and why it cannot be read."""
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise error(f"{path}: {what} not found") from None
-    except IsADirectoryError:
-        raise error(f"{path}: is a directory, not a {what}") from None
-    except OSError as exc:
-        raise error(f"{path}: cannot read {what} ({exc.strerror})") from None

@@ -7,14 +7,14 @@ import math
 import pytest
 import torch
 
-from darknet_py.boxes import (box_diou_nms, box_iou, candidates, darknet_order, nms,
-                              sort_like_darknet)
+from darknet_py.infer.detections import candidates, darknet_order
+from darknet_py.ops import nms, pairwise_iou, sort_like_darknet
 
 
 def test_iou_hand_worked():
     a = torch.tensor([[2.0, 2.0, 2.0, 2.0]])  # [1,3] x [1,3]
     b = torch.tensor([[3.0, 3.0, 2.0, 2.0], [10.0, 10.0, 1.0, 1.0], [2.0, 2.0, 2.0, 2.0]])
-    assert box_iou(a, b)[0].tolist() == pytest.approx([1 / 7, 0.0, 1.0])
+    assert pairwise_iou(a, b)[0].tolist() == pytest.approx([1 / 7, 0.0, 1.0])
 
 
 def test_diou_hand_worked():
@@ -22,7 +22,7 @@ def test_diou_hand_worked():
     b = torch.tensor([[3.0, 3.0, 2.0, 2.0]])
     # enclosing box [1,4]x[1,4]: c = 9 + 9, centre distance d = 2
     expected = 1 / 7 - (2 / 18) ** 0.6
-    assert box_diou_nms(a, b, 0.6).item() == pytest.approx(expected, rel=1e-6)
+    assert pairwise_iou(a, b, "diou", 0.6).item() == pytest.approx(expected, rel=1e-6)
 
 
 def slow_nms(boxes, probs, thresh, measure):
@@ -42,11 +42,11 @@ def slow_nms(boxes, probs, thresh, measure):
 
 
 def _iou(a, b):
-    return box_iou(torch.tensor([a]), torch.tensor([b])).item()
+    return pairwise_iou(torch.tensor([a]), torch.tensor([b])).item()
 
 
 def _diou(beta):
-    return lambda a, b: box_diou_nms(torch.tensor([a]), torch.tensor([b]), beta).item()
+    return lambda a, b: pairwise_iou(torch.tensor([a]), torch.tensor([b]), "diou", beta).item()
 
 
 @pytest.mark.parametrize("kind, measure", [("default", _iou), ("greedynms", _diou(0.6)),

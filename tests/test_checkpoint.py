@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from darknet_py import Darknet, WeightsError
-from darknet_py.checkpoint import load, read_checkpoint, save
+from darknet_py.io.checkpoint import load, read_checkpoint, save
 
 from .conftest import REAL_CFG, REAL_WEIGHTS, ROOT, requires_shared
 

@@ -10,9 +10,10 @@ import sys
 import pytest
 
 from darknet_py import CfgError, DataError, ImageError, WeightsError
-from darknet_py.cli import load_model, main
-from darknet_py.data import read_data_cfg
-from darknet_py.detect import Detector
+from darknet_py.cli import main
+from darknet_py.io.checkpoint import load
+from darknet_py.io.data import read_data_cfg
+from darknet_py.infer.detector import Detector
 
 from .conftest import ROOT, SHARED, requires_shared
 
@@ -182,7 +183,7 @@ def test_bad_input_gives_one_line_error(name, setup, error, words, tmp_path, cap
     # the Python API raises the documented type
     with pytest.raises(error) as info:
         read_data_cfg(args["data"]).names()
-        Detector(load_model(args["cfg"], args["weights"]))([args["image"]])
+        Detector(load(args["weights"], args["cfg"]))([args["image"]])
     assert words in str(info.value)
     # the CLI prints one line and exits non-zero
     rc, out, err = run(["detector", "test", args["data"], args["cfg"], args["weights"],
@@ -213,13 +214,13 @@ def _coco8(tmp_path, coco128_list, extra=""):
 
 @requires_shared
 def test_detector_map_prints_darknets_report(capsys, tmp_path, coco128_list):
-    from darknet_py.evaluate import evaluate_map
+    from darknet_py.eval.map import evaluate_map
 
     data = _coco8(tmp_path, coco128_list)
     rc, out, err = run(["detector", "map", data, TINY_CFG, WEIGHTS, "-points", "101"], capsys)
     assert rc == 0, err
     lines = out.splitlines()
-    expected = evaluate_map(load_model(TINY_CFG, WEIGHTS),
+    expected = evaluate_map(load(WEIGHTS, TINY_CFG),
                             coco128_list.read_text().splitlines()[:8], points=101)
     assert lines[1] == " calculation mAP (mean average precision)..."
     assert lines[2:] == expected.report(read_data_cfg(data).names())

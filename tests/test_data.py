@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from darknet_py.data import (DataError, label_path, parse_labels, read_data_cfg, read_image_list,
+from darknet_py.io.data import (DataError, label_path, parse_labels, read_data_cfg, read_image_list,
                              read_labels)
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from darknet_py import Darknet
-from darknet_py.export import export_onnx, export_torchscript, save_program
+from darknet_py.infer.export import export_onnx, export_torchscript, save_program
 from darknet_py.image import load_image, resize_image
 
 from .conftest import IMAGES, requires_shared

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from darknet_py import ImageError
-from darknet_py.image import decode_image, letterbox_image, letterbox_size, load_image, resize_image
+from darknet_py.image import decode_image, letterbox_image, load_image, resize_image
+from darknet_py.ops import letterbox_size
 
 
 def slow_resize(im: np.ndarray, w: int, h: int) -> np.ndarray:

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from darknet_py import CfgError, Darknet, parse_cfg
-from darknet_py.builder import build_layers
-from darknet_py.layers import Activation, MaxPool, Route, Shortcut, Upsample, Yolo
+from darknet_py.nn.builder import build_layers
+from darknet_py.nn.activations import activation
+from darknet_py.nn.layers import MaxPool, Route, Shortcut, Upsample, Yolo
 
 NET = "[net]\nwidth=32\nheight=32\nchannels=3\n"
 
@@ -121,7 +122,7 @@ def test_shortcut_with_fewer_and_more_channels_adds_leading_channels():
 ])
 def test_activations_follow_darknet_formulas(name, formula):
     xs = [-25.0, -7.0, -2.5, -1.9, -0.3, 0.0, 0.4, 2.0, 5.5, 7.0, 30.0]
-    out = Activation(name)(torch.tensor(xs, dtype=torch.float64)).tolist()
+    out = activation(name)(torch.tensor(xs, dtype=torch.float64)).tolist()
     np.testing.assert_allclose(out, [formula(x) for x in xs], rtol=1e-6, atol=1e-9)
 
 
@@ -135,7 +136,7 @@ def test_upsample_nearest_and_scale():
 @pytest.mark.parametrize("new_coords, scale", [(0, 1.0), (0, 1.05), (1, 2.0)])
 def test_yolo_decode_hand_worked(new_coords, scale):
     anchors = [(10.0, 14.0), (23.0, 27.0)]
-    yolo = Yolo(anchors, classes=1, stride=(32.0, 32.0), scale_x_y=scale,
+    yolo = Yolo(anchors, classes=1, net_size=(96, 64), scale_x_y=scale,  # 32 px cells
                 new_coords=bool(new_coords)).eval()
     raw = torch.zeros(1, 2 * 6, 2, 3)
     t = [0.3, -0.2, 0.5, -0.1, 1.2, -0.4] if not new_coords else [0.6, 0.3, 0.7, 0.4, 0.8, 0.2]

@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from darknet_py import Darknet
-from darknet_py.boxes import candidates, darknet_order
-from darknet_py.detect import Detector, report_lines
+from darknet_py.infer import Detector, candidates, darknet_order, report_lines
 from darknet_py.image import load_image
 
 from .conftest import FWD_REFS, SHARED, head_inputs, requires_shared

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from darknet_py import Darknet
-from darknet_py.boxes import darknet_order
+from darknet_py.infer.detections import darknet_order
 from darknet_py.image import load_image, resize_image
 
 from .conftest import (IMAGES, REAL_CFG, REAL_WEIGHTS, REFERENCE, SHARED, SHARED_CFGS,

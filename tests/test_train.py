@@ -15,10 +15,10 @@ import torch
 
 from darknet_py import Darknet
 from darknet_py.cfg import parse_cfg
-from darknet_py.dataset import TrainSampler, network_size, transform_labels
-from darknet_py.optim import learning_rate, make_optimizer, set_learning_rate
+from darknet_py.train.dataset import TrainSampler, network_size, transform_labels
+from darknet_py.train.optim import learning_rate, make_optimizer, set_learning_rate
 from darknet_py.train import TrainConfig, TrainingDiverged, train, train_distributed
-from darknet_py.weights import read_weights
+from darknet_py.io.weights import read_weights
 
 from .conftest import COCO128, ROOT, requires_shared
 
@@ -137,7 +137,7 @@ def _setup(tmp_path, size=64, batch=4, subdivisions=2, max_batches=200, extra=""
 
 @requires_shared
 def test_fine_tuning_lowers_the_loss(tmp_path, monkeypatch):
-    from darknet_py.weights import save_partial
+    from darknet_py.io.weights import save_partial
 
     monkeypatch.chdir(tmp_path)
     data, cfg = _setup(tmp_path, size=128, batch=8, subdivisions=2, max_batches=12)
@@ -268,20 +268,22 @@ def test_ema_follows_darknet(tmp_path):
     data, cfg = _setup(tmp_path, max_batches=2400, extra="ema_alpha=0.5\n")
     trainer = Trainer(TrainConfig(str(data), str(cfg), workers=0, chart=None))
     w = trainer.model.layers[0].conv.weight
-    assert trainer._ema_step(None, 1199) is None  # starts at max_batches / 2
-    ema = trainer._ema_step(None, 1200)
+    hook = trainer.ema
+    hook.update(1199)
+    assert hook.ema is None  # starts at max_batches / 2
+    hook.update(1200)
     start = w.detach().clone()
     with torch.no_grad():
         w.add_(1.0)
-    ema = trainer._ema_step(ema, 1201)
-    torch.testing.assert_close(ema["layers.0.conv.weight"], start + 0.5)
-    trainer._ema_step(ema, 1400)  # max_batches - 1000: the average goes into the model
+    hook.update(1201)
+    torch.testing.assert_close(hook.ema["layers.0.conv.weight"], start + 0.5)
+    hook.update(1400)  # max_batches - 1000: the average goes into the model
     torch.testing.assert_close(w.detach(), start + 0.5)
 
 
 @requires_shared
 def test_loading_does_not_depend_on_workers(tmp_path):
-    from darknet_py.dataset import Augment, DetectionDataset, collate
+    from darknet_py.train.dataset import Augment, DetectionDataset, collate
 
     images = [str(p) for p in sorted((COCO128 / "images" / "train2017").glob("*.jpg"))[:8]]
     aug = Augment(jitter=0.3, resize=1.5, flip=True, hue=0.1, saturation=1.5, exposure=1.5,

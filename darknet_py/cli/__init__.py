@@ -1,0 +1,38 @@
+"""``darknet-py`` command line: Darknet's commands and spellings over the Python API.
+
+Each module holds one command group's parsing and printing: ``detect`` (detect,
+detector test), ``train``, ``evaluate`` (map, valid, calc_anchors, eval coco),
+``convert`` (partial, convert).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import DarknetError
+from . import convert, detect, evaluate, train  # noqa: F401  (they register the commands)
+from .app import cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user mistakes become one ``darknet-py: error: ...`` line and exit 1."""
+    try:
+        cli.main(args=argv, prog_name="darknet-py", standalone_mode=False)
+    except DarknetError as exc:
+        click.echo(f"darknet-py: error: {exc}", err=True)
+        return 1
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

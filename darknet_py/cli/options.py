@@ -1,0 +1,80 @@
+"""Options and argument handling shared by the commands."""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterator
+
+import click
+
+
+def options(*decorators):
+    """One decorator applying click ``decorators`` in the order listed (first on top)."""
+    def apply(f):
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+    return apply
+
+
+def device_name(device: str | None, gpu_index: int | None) -> str:
+    """The torch device to run on: ``--device`` (default cpu), ``-i N`` picking the GPU."""
+    import torch
+
+    if device is None:
+        device = "cpu"
+    if device == "cuda" and gpu_index is not None:
+        device = f"cuda:{gpu_index}"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise click.UsageError("--device cuda was asked for but no CUDA GPU is available")
+    return device
+
+
+def image_paths(images: tuple[str, ...]) -> Iterator[str]:
+    """The images named on the command line, else paths read from stdin (one a line)."""
+    if images:
+        yield from images
+        return
+    interactive = sys.stdin.isatty()
+    while True:
+        if interactive:
+            click.echo("Enter Image Path: ", nl=False)
+        line = sys.stdin.readline()
+        if not line:
+            return
+        if line.strip():
+            yield line.strip()
+
+
+detect_options = options(
+    click.option("-thresh", "--thresh", type=float, default=0.25, show_default=True,
+                 help="Probability threshold for reporting a class."),
+    click.option("-nms", "--nms", "nms_thresh", type=float, default=0.45, show_default=True,
+                 help="NMS threshold."),
+    click.option("-ext_output", "--ext-output", is_flag=True,
+                 help="Print box coordinates (left_x, top_y, width, height)."),
+    click.option("-dont_show", "--dont-show", is_flag=True,
+                 help="Accepted for Darknet compatibility; windows are never shown."),
+    click.option("-out", "--out", "out_json", type=click.Path(dir_okay=False),
+                 help="Write Darknet's JSON results to this file."),
+    click.option("-save_labels", "--save-labels", is_flag=True,
+                 help="Write YOLO-format label files next to the images."),
+    click.option("-letter_box", "--letter-box", is_flag=True, default=None,
+                 help="Letterbox the input (default: the cfg's letter_box)."),
+    click.option("--output-image", default="predictions.jpg", show_default=True,
+                 help="Where to draw the detections ('' to skip)."),
+    click.option("--device", default=None, help="cpu (default), cuda or cuda:N."),
+    click.option("-i", "gpu_index", type=int, default=None,
+                 help="GPU index, as Darknet's -i (with --device cuda)."),
+    click.option("--half", is_flag=True, help="Run in float16 (CUDA only)."),
+)
+
+
+eval_options = options(
+    click.option("-letter_box", "--letter-box", is_flag=True, default=None,
+                 help="Letterbox the input (default: the cfg's letter_box)."),
+    click.option("--device", default=None, help="cpu (default), cuda or cuda:N."),
+    click.option("-i", "gpu_index", type=int, default=None, help="GPU index, as Darknet's -i."),
+    click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
+                 help="Images per forward pass."),
+)

@@ -1,0 +1,82 @@
+"""``detector train``: Darknet's training command."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import assets
+from .app import detector
+from .options import device_name
+
+
+@detector.command("train")
+@click.argument("data")
+@click.argument("cfg")
+@click.argument("weights", required=False)
+@click.option("-map", "--map", "calc_map", is_flag=True,
+              help="Compute mAP@0.5 on valid= every -mAP_epochs epochs; keep _best.weights.")
+@click.option("-mAP_epochs", "--map-epochs", type=click.IntRange(1), default=4,
+              show_default=True, help="Epochs between mAP computations.")
+@click.option("-dont_show", "--dont-show", is_flag=True,
+              help="Accepted for Darknet compatibility; no window is opened (see chart.png).")
+@click.option("-clear", "--clear", is_flag=True, help="Reset seen: the schedule starts over.")
+@click.option("-gpus", "--gpus", default=None,
+              help="Comma-separated CUDA devices; more than one trains with DDP.")
+@click.option("--device", default=None, help="cpu (default, or cuda with -gpus) or cuda:N.")
+@click.option("--cpu-processes", type=click.IntRange(1), default=1, show_default=True,
+              help="DDP processes on the CPU (gloo), for machines without a GPU.")
+@click.option("--workers", type=click.IntRange(0), default=2, show_default=True,
+              help="Data-loading processes.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of image choice and augmentation.")
+@click.option("--max-batches", type=click.IntRange(1), default=None,
+              help="Override the cfg's max_batches.")
+@click.option("--amp", type=click.Choice(["bf16", "fp16"]), default=None,
+              help="Mixed precision on CUDA.")
+@click.option("--nan-recovery", is_flag=True,
+              help="On NaN, reload the last good weights and continue at a tenth of the rate.")
+@click.option("--chart", default="chart.png", show_default=True,
+              help="Where to draw loss and mAP ('' to skip).")
+def detector_train(data, cfg, weights, calc_map, map_epochs, dont_show, clear, gpus, device,
+                   cpu_processes, workers, seed, max_batches, amp, nan_recovery, chart):
+    """Train: darknet-py detector train DATA CFG [WEIGHTS] (full, partial or none)."""
+    from ..train import TrainConfig, train, train_distributed
+
+    if gpus:
+        devices = [f"cuda:{g.strip()}" for g in gpus.split(",") if g.strip()]
+    elif cpu_processes > 1:
+        devices = ["cpu"] * cpu_processes
+    else:
+        devices = [device_name(device, None)]
+    for dev in devices:
+        device_name(dev, None)  # checks CUDA is there
+    if amp and not devices[0].startswith("cuda"):
+        raise click.UsageError("--amp needs a CUDA device")
+    config = TrainConfig(str(assets.resolve(data)), str(assets.resolve(cfg)),
+                         str(assets.resolve(weights)) if weights else None, clear, calc_map,
+                         map_epochs, devices[0], workers, seed, max_batches, None,
+                         nan_recovery, amp, chart or None)
+    if len(devices) > 1:
+        train_distributed(config, devices)
+        return
+    bar = None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(unit="it", leave=False)
+
+    def on_iteration(report):
+        if bar is not None:
+            bar.total = config.max_batches or bar.total
+            bar.update(1)
+        for line in report.layer_lines:
+            click.echo(line, err=True)
+        click.echo(report.line())
+
+    result = train(config, on_iteration, click.echo)
+    if bar is not None:
+        bar.close()
+    if result.stopped:
+        click.echo(f"stopped at iteration {result.iterations}; saved _last")

@@ -1,0 +1,90 @@
+"""Model outputs -> per-image detections: Darknet's candidate order and thresholds, and
+the ``Detections`` result with its pixel boxes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..ops.boxes import clip_corners, correct_boxes
+
+
+NMS_KINDS = ("default", "greedynms", "diounms", "cornersnms")
+
+
+@dataclass
+class Detections:
+    """Detections of one image after NMS.
+
+    ``boxes``: (N, 4) cx, cy, w, h relative to the image (Darknet's ``bbox``);
+    ``objectness``: (N,); ``probs``: (N, C) objectness * class probability, 0
+    where at or below the threshold or suppressed by NMS.  Rows are in
+    Darknet's order after NMS.  ``image_size`` is (width, height).
+    """
+
+    boxes: Tensor
+    objectness: Tensor
+    probs: Tensor
+    image_size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return self.boxes.shape[0]
+
+    def boxes_pixels(self) -> Tensor:
+        """Boxes as (left, top, width, height) in image pixels."""
+        w, h = self.image_size
+        b = self.boxes
+        return torch.stack([(b[:, 0] - b[:, 2] / 2) * w, (b[:, 1] - b[:, 3] / 2) * h,
+                            b[:, 2] * w, b[:, 3] * h], 1)
+
+    def boxes_pixels_center(self) -> np.ndarray:
+        """Boxes as (cx, cy, w, h) in image pixels, float32 products as Darknet's
+        ``correct_yolo_boxes``, returned as float64 for the corner arithmetic."""
+        w, h = self.image_size
+        scale = np.array([w, h, w, h], dtype=np.float32)
+        return (self.boxes.float().numpy() * scale).astype(np.float64)
+
+    def corners_clipped(self, one_based: bool = False) -> np.ndarray:
+        """(N, 4) float32 left, top, right, bottom in image pixels, clipped to the image as
+        Darknet's result writers do (``one_based``: the VOC files' 1-based pixels)."""
+        b = torch.from_numpy(self.boxes_pixels_center())
+        return torch.stack(clip_corners(b, self.image_size, one_based), 1).float().numpy()
+
+    def labels(self, thresh: float) -> list[tuple[int, int, float]]:
+        """(row, class_id, prob) for every probability above ``thresh``, row by row."""
+        rows, classes = torch.nonzero(self.probs > thresh, as_tuple=True)
+        p = self.probs[rows, classes]
+        return [(int(r), int(c), float(v)) for r, c, v in zip(rows, classes, p)]
+
+
+def darknet_order(head_shapes: list[tuple[int, int, int]], device=None) -> Tensor:
+    """Permutation from the model's (head, anchor, row, col) order to Darknet's
+    ``get_network_boxes`` order (head, row, col, anchor)."""
+    parts, offset = [], 0
+    for a, h, w in head_shapes:
+        idx = torch.arange(a * h * w, device=device).view(a, h, w).permute(1, 2, 0).reshape(-1)
+        parts.append(idx + offset)
+        offset += a * h * w
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long, device=device)
+
+
+def candidates(pred: Tensor, thresh: float, net_size: tuple[int, int], image_size: tuple[int, int],
+               letter_box: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """One image's decoded predictions (B, 5+C) -> boxes relative to the image, objectness
+    and probabilities (``get_yolo_detections``: a candidate needs objectness > ``thresh``;
+    class probability = objectness * class, 0 where not above ``thresh``).
+
+    ``net_size`` and ``image_size`` are (width, height).
+    """
+    obj = pred[:, 4]
+    keep = obj > thresh
+    p = pred[keep].float()
+    net_w, net_h = net_size
+    boxes = p[:, :4] / torch.tensor([net_w, net_h, net_w, net_h], dtype=p.dtype, device=p.device)
+    boxes = correct_boxes(boxes, net_size, image_size, letter_box)
+    probs = p[:, 4:5] * p[:, 5:]
+    probs = torch.where(probs > thresh, probs, torch.zeros_like(probs))
+    return boxes, p[:, 4], probs

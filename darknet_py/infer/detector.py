@@ -1,0 +1,156 @@
+"""Detection as ``darknet detector test`` does it: preprocess, forward, decode, NMS."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence, Sized
+
+import numpy as np
+import torch
+
+from ..image import letterbox_image, load_image, resize_image
+from ..nn.model import Darknet
+from ..ops.nms import nms, sort_like_darknet
+from .detections import Detections, candidates, darknet_order
+
+
+@dataclass
+class DetectorConfig:
+    """Thresholds and preprocessing of ``detector test`` (Darknet's defaults)."""
+
+    thresh: float = 0.25
+    nms: float = 0.45
+    letter_box: bool | None = None  # None: the cfg's [net] letter_box
+    nms_kind: str | None = None  # None: the last [yolo] layer's nms_kind
+    beta_nms: float | None = None
+
+
+def inference_model(model: Darknet, device: torch.device, dtype: torch.dtype) -> Darknet:
+    """``model`` itself if it is in eval mode on ``device`` in ``dtype``, else an eval-mode
+    copy there: the caller's model is never switched, moved or converted."""
+    tensors = [*model.parameters(), *model.buffers()]
+    ready = not model.training and all(
+        t.device == device and (t.dtype == dtype or not t.is_floating_point()) for t in tensors)
+    if ready:
+        return model
+    return copy.deepcopy(model).eval().to(device=device, dtype=dtype)
+
+
+class Detector:
+    """Runs a ``Darknet`` model on images and returns ``Detections`` per image.
+
+    ``images`` may be paths or RGB float32 arrays (H x W x 3, values in [0, 1]).
+    ``half`` runs the network in float16 (CUDA only).
+
+    The model handed in is never changed: if it is already in eval mode on ``device``
+    in the precision asked for, it is used as it is (later changes to its weights are
+    seen); otherwise the detector runs on a copy made once here (``self.model``).
+    """
+
+    def __init__(self, model: Darknet, config: DetectorConfig | None = None,
+                 device: str | torch.device = "cpu", half: bool = False):
+        self.config = config or DetectorConfig()
+        self.device = torch.device(device)
+        if half and self.device.type != "cuda":
+            raise ValueError("half precision needs a CUDA device")
+        self.half = half
+        self.model = inference_model(model, self.device, torch.float16 if half else torch.float32)
+        last = model.yolo_sections[-1]
+        self.nms_kind = self.config.nms_kind or last.nms_kind
+        self.beta_nms = last.beta_nms if self.config.beta_nms is None else self.config.beta_nms
+        self.letter_box = bool(model.net.letter_box if self.config.letter_box is None
+                               else self.config.letter_box)
+        self.net_size = (model.width, model.height)
+        self._order = darknet_order(model.head_shapes)
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """One RGB image -> network input (H x W x 3), stretched or letterboxed."""
+        w, h = self.net_size
+        return letterbox_image(image, w, h) if self.letter_box else resize_image(image, w, h)
+
+    @torch.no_grad()
+    def forward(self, batch: np.ndarray) -> torch.Tensor:
+        """Network input (N x H x W x 3 float32) -> decoded predictions (N x B x 5+C)."""
+        x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(self.device)
+        if self.half:
+            x = x.half()
+        return self.model(x).float()
+
+    def postprocess(self, pred: torch.Tensor, image_size: tuple[int, int]) -> Detections:
+        """One image's predictions -> thresholded, NMS-ed detections (Darknet's order)."""
+        pred = pred[self._order.to(pred.device)]
+        boxes, obj, probs = candidates(pred, self.config.thresh, self.net_size, image_size,
+                                       self.letter_box)
+        order = sort_like_darknet(probs)
+        kept = nms(boxes, probs, self.config.nms, self.nms_kind, self.beta_nms)
+        return Detections(boxes[order].cpu(), obj[order].cpu(), kept[order].cpu(), image_size)
+
+    def __call__(self, images: Sequence[str | Path | np.ndarray]) -> list[Detections]:
+        arrays = [load_image(im) if isinstance(im, (str, Path)) else im for im in images]
+        if not arrays:
+            return []
+        batch = np.stack([self.preprocess(a) for a in arrays])
+        pred = self.forward(batch)
+        return [self.postprocess(p, (a.shape[1], a.shape[0])) for p, a in zip(pred, arrays)]
+
+    def _load(self, path: str | Path) -> tuple[np.ndarray, tuple[int, int]]:
+        image = load_image(path)
+        return self.preprocess(image), (image.shape[1], image.shape[0])
+
+    def detect_paths(self, paths: Iterable[str | Path], batch_size: int = 8,
+                     workers: int = 4, progress: str | None = None
+                     ) -> Iterator[tuple[str | Path, Detections]]:
+        """Detect on many image files in order, decoding the next images in background
+        threads while the network runs; yields ``(path, detections)``.  ``progress``
+        labels a progress bar (on stderr) when given."""
+        results = self._detect_paths(paths, batch_size, workers)
+        if progress is None:
+            return results
+        from tqdm import tqdm
+
+        total = len(paths) if isinstance(paths, Sized) else None
+        return tqdm(results, total=total, desc=progress, unit="img", leave=False)
+
+    def _detect_paths(self, paths: Iterable[str | Path], batch_size: int,
+                      workers: int) -> Iterator[tuple[str | Path, Detections]]:
+        pending: deque = deque()
+        todo = iter(paths)
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            while True:
+                while len(pending) < 2 * batch_size:  # bounded read-ahead
+                    path = next(todo, None)
+                    if path is None:
+                        break
+                    pending.append((path, pool.submit(self._load, path)))
+                if not pending:
+                    return
+                chunk = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
+                loaded = [future.result() for _, future in chunk]
+                pred = self.forward(np.stack([x for x, _ in loaded]))
+                for (path, _), p, (_, size) in zip(chunk, pred, loaded):
+                    yield path, self.postprocess(p, size)
+
+
+@dataclass
+class ImageResult:
+    """One image of ``detect_images``: its path, RGB pixels, detections and the time the
+    detector took (milliseconds, as Darknet's "Predicted in")."""
+
+    path: str
+    image: np.ndarray
+    detections: Detections
+    milliseconds: float
+
+
+def detect_images(detector: Detector, paths: Iterable[str]) -> Iterator[ImageResult]:
+    """Detect on each image file in turn, as ``detector test`` does (one at a time)."""
+    for path in paths:
+        image = load_image(path)
+        start = time.perf_counter()
+        dets = detector([image])[0]
+        yield ImageResult(path, image, dets, (time.perf_counter() - start) * 1000)

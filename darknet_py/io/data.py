@@ -1,0 +1,203 @@
+"""Darknet's small text formats: ``.data`` files, names files and image lists."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import DataError
+from .files import read_input
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DataConfig:
+    """A parsed ``.data`` file (``read_data_cfg``): classes, names, train, valid, backup, eval."""
+
+    path: str
+    options: dict[str, str] = field(default_factory=dict)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.options.get(key, default)
+
+    @property
+    def classes(self) -> int | None:
+        value = self.options.get("classes")
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            raise DataError(f"{self.path}: classes={value!r} is not an integer") from None
+
+    def resolve(self, key: str, default: str | None = None) -> Path | None:
+        """A path named in the file: as written (relative to the working directory, as
+        Darknet reads it), else relative to the ``.data`` file's folder."""
+        value = self.options.get(key, default)
+        if value is None:
+            return None
+        p = Path(value)
+        if p.is_absolute() or p.exists():
+            return p
+        beside = Path(self.path).parent / p
+        return beside if beside.exists() else p
+
+    def image_list(self, key: str, fallback: str | None = None) -> list[str]:
+        """The image paths of the list named by ``key`` (else ``fallback``), each checked to
+        exist; relative paths are tried as written, then beside the list file."""
+        name = key if key in self.options else fallback
+        if name is None or name not in self.options:
+            keys = f"{key}=" + (f" or {fallback}=" if fallback else "")
+            raise DataError(f"{self.path}: no {keys} line naming an image list")
+        path = self.resolve(name)
+        assert path is not None
+        images = read_image_list(path)
+        if not images:
+            raise DataError(f"{path}: image list is empty")
+        return images
+
+    def names(self) -> list[str]:
+        """Class names from ``names=`` (Darknet's default ``data/names.list``)."""
+        path = self.resolve("names", "data/names.list")
+        assert path is not None
+        names = read_names(path)
+        classes = self.classes
+        if classes is not None and len(names) < classes:
+            log.warning("%s: %d names for classes=%d; missing names are shown as numbers",
+                        path, len(names), classes)
+        return names
+
+
+def class_name(names: Sequence[str] | None, class_id: int) -> str:
+    """The name of class ``class_id``, or its number where ``names`` has none (as Darknet)."""
+    return names[class_id] if names is not None and 0 <= class_id < len(names) else str(class_id)
+
+
+def _read_text(path: Path, what: str) -> str:
+    return read_input(path, what, DataError).decode("utf-8", errors="replace")
+
+
+def read_data_cfg(path: str | Path) -> DataConfig:
+    """Read a ``.data`` file: ``key = value`` lines, ``#`` comments."""
+    p = Path(path)
+    text = _read_text(p, ".data file")
+    options: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line[0] in "#;":
+            continue
+        if "=" not in line:
+            raise DataError(f"{p}:{number}: cannot parse {line!r}: expected key = value")
+        key, value = (s.strip() for s in line.split("=", 1))
+        if not key or not value:
+            raise DataError(f"{p}:{number}: cannot parse {line!r}: expected key = value")
+        options.setdefault(key, value)
+    return DataConfig(str(p), options)
+
+
+def read_names(path: str | Path) -> list[str]:
+    """One class name per line (blank trailing lines dropped)."""
+    p = Path(path)
+    lines = _read_text(p, "names file").splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise DataError(f"{p}: names file is empty")
+    return [line.strip() for line in lines]
+
+
+def read_image_list(path: str | Path, check: bool = True) -> list[str]:
+    """An image list: one path per line, blank lines skipped.  Relative paths that do not
+    exist from the working directory are taken relative to the list's folder; with
+    ``check`` a missing image is an error naming the list, line and image."""
+    p = Path(path)
+    out = []
+    for number, line in enumerate(_read_text(p, "image list").splitlines(), 1):
+        name = line.strip()
+        if not name:
+            continue
+        image = Path(name)
+        if not image.is_absolute() and not image.exists() and (p.parent / image).exists():
+            image = p.parent / image
+        if check and not image.is_file():
+            raise DataError(f"{p}:{number}: image {name} not found")
+        out.append(str(image))
+    return out
+
+
+# --------------------------------------------------------------------------- labels
+
+_IMAGE_DIRS = (("/images/", "/labels/"), ("/JPEGImages/", "/labels/"),
+               ("\\images\\", "\\labels\\"), ("\\JPEGImages\\", "\\labels\\"))
+
+
+def label_path(image_path: str | Path) -> str:
+    """The label file of an image, by Darknet's rule (``replace_image_to_label``):
+    ``/images/`` or ``/JPEGImages/`` becomes ``/labels/`` (first match), the
+    extension becomes ``.txt``."""
+    path = str(image_path)
+    for old, new in _IMAGE_DIRS:
+        if old in path:
+            path = path.replace(old, new, 1)
+            break
+    stem, ext = os.path.splitext(path)
+    return stem + ".txt" if ext else path + ".txt"
+
+
+def parse_labels(text: str, path: str = "<labels>", classes: int | None = None) -> np.ndarray:
+    """Label lines ``class cx cy w h`` (relative units) -> (N, 5) float32 array.
+
+    A malformed line, a class id outside ``[0, classes)`` or a box outside
+    ``[0, 1]`` (or with zero size) is logged with file and line and skipped.
+    """
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        problem = None
+        try:
+            if len(fields) != 5:
+                raise ValueError
+            cls = int(fields[0])
+            x, y, w, h = (float(v) for v in fields[1:])
+        except ValueError:
+            problem = "expected 'class cx cy w h'"
+        else:
+            if cls < 0 or (classes is not None and cls >= classes):
+                problem = f"class {cls} is outside 0..{(classes or 1) - 1}"
+            elif not all(0.0 <= v <= 1.0 for v in (x, y, w, h)) or w <= 0 or h <= 0:
+                problem = "coordinates must be in [0, 1] with a non-zero size"
+        if problem:
+            log.warning("%s:%d: skipped label %r: %s", path, number, line.strip(), problem)
+            continue
+        rows.append((cls, x, y, w, h))
+    return np.array(rows, dtype=np.float32).reshape(-1, 5)
+
+
+def read_labels(image_paths: list[str], classes: int | None = None) -> list[np.ndarray]:
+    """The labels of each image ((N, 5): class, cx, cy, w, h), found by ``label_path``.
+
+    An image without a label file has no objects; that is logged once for the set.
+    """
+    out, missing = [], []
+    for image in image_paths:
+        path = label_path(image)
+        try:
+            text = Path(path).read_text(errors="replace")
+        except FileNotFoundError:
+            missing.append(path)
+            text = ""
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read label file ({exc.strerror})") from None
+        out.append(parse_labels(text, path, classes))
+    if missing:
+        log.warning("%d of %d images have no label file (e.g. %s); they count as images "
+                    "without objects", len(missing), len(image_paths), missing[0])
+    return out

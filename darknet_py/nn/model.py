@@ -1,0 +1,146 @@
+"""The ``Darknet`` model: a cfg built into an ``nn.Module``, layer by layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from ..cfg import Cfg, NetSection, YoloSection, parse_cfg, read_cfg
+from ..io.weights import LoadReport, WeightsHeader, load_weights, save_weights
+from .builder import Shape, build_layers
+from .layers import Yolo
+
+if TYPE_CHECKING:
+    from ..train.loss import DarknetLoss, HeadStats
+
+
+class Darknet(nn.Module):
+    """A Darknet network built from a cfg.
+
+    ``layers[i]`` is the module of cfg layer ``i`` (``[net]`` not counted), so
+    Darknet's layer numbers work unchanged.  In eval mode ``model(x)`` with ``x``
+    an ``N x 3 x H x W`` RGB tensor in [0, 1] returns ``N x B x (5+C)``: every
+    ``[yolo]`` head in cfg order, each in Darknet's order (anchor, row, column),
+    columns cx, cy, w, h in input pixels, objectness and class probabilities.
+    In train mode it returns the list of raw ``[yolo]`` input maps, or with
+    targets Darknet's loss.  ``forward`` changes nothing on the module.
+    """
+
+    def __init__(self, cfg: str | Path | Cfg, width: int | None = None, height: int | None = None):
+        super().__init__()
+        self.cfg = cfg if isinstance(cfg, Cfg) else read_cfg(cfg)
+        modules, shapes = build_layers(self.cfg, width, height)
+        self.layers = nn.ModuleList(modules)
+        self.shapes: list[Shape] = shapes
+        self.width = width or self.cfg.net.width
+        self.height = height or self.cfg.net.height
+        self.header = WeightsHeader()
+        self.names: list[str] | None = None  # class names, when a checkpoint carries them
+        referenced = {i for m in modules for i in getattr(m, "sources", ())}
+        self._keep = tuple(i in referenced for i in range(len(modules)))
+        self._yolo = tuple(isinstance(m, Yolo) for m in modules)
+
+    @classmethod
+    def from_text(cls, text: str, path: str = "<string>", **kw) -> Darknet:
+        """Build a model from cfg text."""
+        return cls(parse_cfg(text, path), **kw)
+
+    def resized(self, width: int, height: int) -> Darknet:
+        """A new model of the same cfg and weights for a ``width`` x ``height`` input."""
+        model = Darknet(self.cfg, width, height)
+        model.load_state_dict(self.state_dict())
+        model.header = WeightsHeader(**vars(self.header))
+        model.names = self.names
+        p = next(self.parameters(), None)
+        return model.to(p.device) if p is not None else model
+
+    # ------------------------------------------------------------------ info
+    @property
+    def net(self) -> NetSection:
+        """The parsed ``[net]`` section."""
+        return self.cfg.net
+
+    @property
+    def cfg_text(self) -> str:
+        """The cfg as text (as read, or written from the sections)."""
+        return self.cfg.source_text
+
+    @property
+    def seen(self) -> int:
+        """Images seen in training, as stored in the ``.weights`` header."""
+        return self.header.seen
+
+    @seen.setter
+    def seen(self, value: int) -> None:
+        self.header.seen = int(value)
+
+    @property
+    def num_classes(self) -> int:
+        return self.yolo_sections[0].classes
+
+    @property
+    def yolo_indices(self) -> list[int]:
+        return [i for i, y in enumerate(self._yolo) if y]
+
+    @property
+    def yolo_sections(self) -> list[YoloSection]:
+        return self.cfg.yolo_layers
+
+    @property
+    def head_shapes(self) -> list[tuple[int, int, int]]:
+        """(anchors, rows, columns) of each ``[yolo]`` head, in cfg order."""
+        return [(self.layers[i].num_anchors, self.shapes[i].h, self.shapes[i].w)
+                for i in self.yolo_indices]
+
+    # ------------------------------------------------------------------ weights
+    def load_weights(self, path: str | Path, upto: int | None = None) -> LoadReport:
+        """Load a Darknet ``.weights`` file (see ``darknet_py.io.weights.load_weights``)."""
+        return load_weights(self, path, upto)
+
+    def save_weights(self, path: str | Path, upto: int | None = None) -> None:
+        """Save as a Darknet ``.weights`` file, byte-identical to what was loaded if unchanged."""
+        save_weights(self, path, upto)
+
+    # ------------------------------------------------------------------ forward
+    def darknet_loss(self) -> DarknetLoss:
+        """Darknet's ``[yolo]`` loss for this model's heads (``darknet_py.train.loss``)."""
+        from ..train.loss import DarknetLoss
+
+        return DarknetLoss([self.layers[i] for i in self.yolo_indices], self.yolo_sections,
+                           self.yolo_indices)
+
+    def loss(self, heads: list[Tensor], targets: Tensor,
+             net_size: tuple[int, int] | None = None) -> tuple[Tensor, list[HeadStats]]:
+        """Darknet's loss of raw ``[yolo]`` inputs ``heads`` (train-mode ``model(x)``) for
+        ``targets`` (M, 6) ``[image, class, cx, cy, w, h]``: the value ``train_network``
+        returns, gradient ``-delta`` on each head, and the figures Darknet prints.
+        ``net_size`` (width, height) defaults to the model's input size."""
+        return self.darknet_loss()(heads, targets, net_size or (self.width, self.height))
+
+    def forward(self, x: Tensor, targets: Tensor | None = None) -> Tensor | list[Tensor]:
+        """Eval: decoded detections.  Train: the raw ``[yolo]`` inputs, or with ``targets``
+        ((M, 6) rows ``[image, class, cx, cy, w, h]``, relative) Darknet's loss (use
+        ``loss()`` for the per-layer figures too)."""
+        if targets is not None and not self.training:
+            raise ValueError("targets are for train mode (model.train())")
+        heads = self.heads(x)
+        if not self.training:
+            return torch.cat(heads, 1)
+        if targets is None:
+            return heads
+        return self.loss(heads, targets, (x.shape[3], x.shape[2]))[0]
+
+    def heads(self, x: Tensor) -> list[Tensor]:
+        """The outputs of the ``[yolo]`` layers, in cfg order; earlier outputs are kept only
+        while a later route/shortcut/sam reads them."""
+        outputs: list[Tensor | None] = []
+        heads: list[Tensor] = []
+        for layer, keep, is_yolo in zip(self.layers, self._keep, self._yolo):
+            x = layer(x, outputs)
+            outputs.append(x if keep else None)
+            if is_yolo:
+                heads.append(x)
+        return heads
