@@ -10,8 +10,7 @@ import cv2
 
 from .. import assets
 from ..infer.detector import Detector, DetectorConfig, detect_images
-from ..infer.report import (draw_detections, json_frame, report_lines, write_json,
-                            yolo_label_lines)
+from ..infer.report import draw_detections, json_frame, report_lines, write_json, yolo_label_lines
 from ..io.checkpoint import load
 from ..io.data import read_data_cfg, read_names
 from ..nn.model import Darknet

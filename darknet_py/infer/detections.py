@@ -11,7 +11,6 @@ from torch import Tensor
 
 from ..ops.boxes import clip_corners, correct_boxes
 
-
 NMS_KINDS = ("default", "greedynms", "diounms", "cornersnms")
 
 

@@ -45,7 +45,7 @@ class Detector:
     """Runs a ``Darknet`` model on images and returns ``Detections`` per image.
 
     ``images`` may be paths or RGB float32 arrays (H x W x 3, values in [0, 1]).
-    ``half`` runs the network in float16 (CUDA only).
+    ``half`` runs the network in float16 (meant for CUDA; the CPU runs it too, slowly).
 
     The model handed in is never changed: if it is already in eval mode on ``device``
     in the precision asked for, it is used as it is (later changes to its weights are
@@ -56,8 +56,6 @@ class Detector:
                  device: str | torch.device = "cpu", half: bool = False):
         self.config = config or DetectorConfig()
         self.device = torch.device(device)
-        if half and self.device.type != "cuda":
-            raise ValueError("half precision needs a CUDA device")
         self.half = half
         self.model = inference_model(model, self.device, torch.float16 if half else torch.float32)
         last = model.yolo_sections[-1]

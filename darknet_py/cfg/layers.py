@@ -1,0 +1,239 @@
+"""The layer sections: ``[convolutional]``, ``[route]``, ``[shortcut]``, ``[maxpool]``,
+``[upsample]``, ``[sam]`` and ``[yolo]``, with Darknet's defaults and checks."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+from .base import ACTIVATIONS, FLT_MAX, LayerSection, choices, unimplemented
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConvolutionalSection(LayerSection):
+    """``[convolutional]``: conv + optional batch norm + activation."""
+
+    kind: ClassVar[str] = "convolutional"
+    aliases: ClassVar[tuple[str, ...]] = ("conv",)
+    DERIVED: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "stride_x": lambda s: s.stride,
+        "stride_y": lambda s: s.stride,
+        "padding": lambda s: s.size // 2 if s.pad else 0,  # pad=1 overrides padding=
+    }
+
+    filters: int = 1
+    size: int = 1
+    stride: int = 1
+    stride_x: int | None = None
+    stride_y: int | None = None
+    pad: int = 0
+    padding: int | None = None
+    groups: int = 1
+    dilation: int = 1
+    batch_normalize: int = 0
+    activation: str = field(default="logistic", metadata=choices(*ACTIVATIONS))
+    antialiasing: int = 0
+    share_index: int | None = None
+    binary: int = 0
+    xnor: int = 0
+    flipped: int = field(default=0, metadata=unimplemented("deconvolutional layers"))
+
+    def finalize(self) -> None:
+        self.fill_derived()
+        if self.size == 1:
+            self.dilation = 1
+        if self.pad:
+            self.padding = self.size // 2
+        for key in ("filters", "size", "stride_x", "stride_y", "groups"):
+            if getattr(self, key) < 1:
+                raise self.error(f"{key}={getattr(self, key)} must be at least 1", key)
+        unsupported = {"antialiasing": self.antialiasing, "binary": self.binary,
+                       "xnor": self.xnor, "share_index": self.share_index,
+                       "dilation": self.dilation != 1}
+        for key, value in unsupported.items():
+            if value:
+                raise self.error(f"{key} is not supported by darknet-py", key)
+        if self.filters % self.groups:
+            raise self.error(f"filters={self.filters} is not divisible by "
+                             f"groups={self.groups}", "groups")
+
+
+@dataclass
+class RouteSection(LayerSection):
+    """``[route]``: concatenation of earlier outputs, optionally one channel group of each."""
+
+    kind: ClassVar[str] = "route"
+
+    layers: list[int] = field(default_factory=list, metadata={"required": True})
+    groups: int = 1
+    group_id: int = 0
+
+    def finalize(self) -> None:
+        if self.groups < 1:
+            raise self.error(f"groups={self.groups} must be at least 1", "groups")
+        if not 0 <= self.group_id < self.groups:
+            raise self.error(f"group_id={self.group_id} must be in 0..{self.groups - 1}",
+                             "group_id")
+
+
+@dataclass
+class ShortcutSection(LayerSection):
+    """``[shortcut]``: (weighted) sum of the previous output and ``from`` layers."""
+
+    kind: ClassVar[str] = "shortcut"
+
+    from_: list[int] = field(default_factory=list, metadata={"key": "from", "required": True})
+    activation: str = field(default="linear", metadata=choices(*ACTIVATIONS))
+    weights_type: str = field(default="none", metadata=choices(
+        "none", "per_feature", "per_layer", "per_channel"))
+    weights_normalization: str = field(default="none", metadata=choices(
+        "none", "relu", "avg_relu", "softmax"))
+
+    def finalize(self) -> None:
+        if self.weights_type == "per_layer":
+            self.weights_type = "per_feature"
+        if self.weights_normalization == "avg_relu":
+            self.weights_normalization = "relu"
+
+
+@dataclass
+class MaxpoolSection(LayerSection):
+    """``[maxpool]``: Darknet max pooling (size defaults to stride, padding to size-1)."""
+
+    kind: ClassVar[str] = "maxpool"
+    aliases: ClassVar[tuple[str, ...]] = ("max",)
+    DERIVED: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "stride_x": lambda s: s.stride,
+        "stride_y": lambda s: s.stride,
+        "size": lambda s: s.stride,
+        "padding": lambda s: s.size - 1,
+    }
+
+    stride: int = 1
+    stride_x: int | None = None
+    stride_y: int | None = None
+    size: int | None = None
+    padding: int | None = None
+    maxpool_depth: int = 0
+    out_channels: int = field(default=1, metadata=unimplemented("maxpool_depth"))
+    antialiasing: int = 0
+    maxpool_zero_nonmax: int = 0
+
+    def finalize(self) -> None:
+        self.fill_derived()
+        for key in ("size", "stride_x", "stride_y"):
+            if getattr(self, key) < 1:
+                raise self.error(f"{key}={getattr(self, key)} must be at least 1", key)
+        for key in ("maxpool_depth", "antialiasing", "maxpool_zero_nonmax"):
+            if getattr(self, key):
+                raise self.error(f"{key} is not supported by darknet-py", key)
+
+
+@dataclass
+class UpsampleSection(LayerSection):
+    """``[upsample]``: nearest-neighbour upsampling by ``stride``, times ``scale``."""
+
+    kind: ClassVar[str] = "upsample"
+
+    stride: int = 2
+    scale: float = 1.0
+
+    def finalize(self) -> None:
+        if self.stride < 1:
+            raise self.error(f"stride={self.stride} is not supported (must be >= 1)", "stride")
+
+
+@dataclass
+class SamSection(LayerSection):
+    """``[sam]``: spatial attention, previous output times the ``from`` layer's output."""
+
+    kind: ClassVar[str] = "sam"
+
+    from_: int = field(default=0, metadata={"key": "from", "required": True})
+    activation: str = field(default="linear", metadata=choices(*ACTIVATIONS))
+
+
+@dataclass
+class YoloSection(LayerSection):
+    """``[yolo]``: detection head (decoding at inference, Darknet's loss in training)."""
+
+    kind: ClassVar[str] = "yolo"
+    DERIVED: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "anchors": lambda s: [0.5] * (2 * s.num),  # make_yolo_layer's default biases
+        "mask": lambda s: list(range(s.num)),
+    }
+
+    classes: int = 20
+    num: int = 1
+    mask: list[int] | None = None
+    anchors: list[float] | None = None
+    max: int = 200
+    max_delta: float = FLT_MAX
+    counters_per_class: list[int] | None = None
+    label_smooth_eps: float = 0.0
+    scale_x_y: float = 1.0
+    objectness_smooth: int = 0
+    new_coords: int = 0
+    iou_normalizer: float = 0.75
+    obj_normalizer: float = 1.0
+    cls_normalizer: float = 1.0
+    delta_normalizer: float = field(default=1.0, metadata=unimplemented("training"))
+    iou_loss: str = field(default="mse", metadata=choices("mse", "iou", "giou", "diou", "ciou"))
+    iou_thresh_kind: str = field(default="iou", metadata=choices("iou", "giou", "diou", "ciou"))
+    beta_nms: float = 0.6
+    nms_kind: str = field(default="default", metadata=choices(
+        "default", "greedynms", "diounms", "cornersnms"))
+    jitter: float = 0.2
+    resize: float = 1.0
+    focal_loss: int = field(default=0, metadata=unimplemented("training"))
+    ignore_thresh: float = 0.5
+    truth_thresh: float = 1.0
+    iou_thresh: float = 1.0
+    random: float = 0.0
+    show_details: int = 1
+    track_history_size: int = field(default=5, metadata=unimplemented("Darknet's tracker"))
+    sim_thresh: float = field(default=0.8, metadata=unimplemented("Darknet's tracker"))
+    dets_for_track: int = field(default=1, metadata=unimplemented("Darknet's tracker"))
+    dets_for_show: int = field(default=1, metadata=unimplemented("Darknet's tracker"))
+    track_ciou_norm: float = field(default=0.01, metadata=unimplemented("Darknet's tracker"))
+
+    def finalize(self) -> None:
+        if self.classes < 1:
+            raise self.error(f"classes={self.classes} must be at least 1", "classes")
+        if self.anchors is None:
+            self.anchors = self.DERIVED["anchors"](self)
+        if len(self.anchors) % 2:
+            raise self.error(f"anchors has an odd number of values ({len(self.anchors)}); "
+                             "expected width,height pairs", "anchors")
+        listed = len(self.anchors) // 2
+        if listed != self.num:
+            if listed < self.num:
+                raise self.error(f"num={self.num} but only {listed} anchors are listed",
+                                 "anchors")
+            line = self.options["num"].line if "num" in self.options else self.line
+            log.warning("%s:%d: [yolo] num=%d but %d anchors are listed; using the %d "
+                        "anchors listed", self.path, line, self.num, listed, listed)
+            self.num = listed
+        if self.mask is None:
+            self.mask = self.DERIVED["mask"](self)
+        if not self.mask:
+            raise self.error("mask is empty", "mask")
+        for m in self.mask:
+            if not 0 <= m < self.num:
+                raise self.error(f"mask value {m} is beyond the {self.num} anchors", "mask")
+        if self.counters_per_class is not None and len(self.counters_per_class) != self.classes:
+            raise self.error(f"counters_per_class has {len(self.counters_per_class)} values "
+                             f"but classes={self.classes}", "counters_per_class")
+        if self.nms_kind == "cornersnms":
+            line = self.options["nms_kind"].line if "nms_kind" in self.options else self.line
+            log.warning("%s:%d: [yolo] nms_kind=cornersnms is not implemented by darknet-py; "
+                        "plain IoU NMS is used", self.path, line)
+
+    @property
+    def masked_anchors(self) -> list[tuple[float, float]]:
+        """(w, h) in network-input pixels of the anchors this head predicts."""
+        assert self.anchors is not None and self.mask is not None
+        return [(self.anchors[2 * m], self.anchors[2 * m + 1]) for m in self.mask]
