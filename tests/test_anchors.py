@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from darknet_py.eval.anchors import calc_anchors, draw_anchors, kmeans_anchors, wh_iou
 from darknet_py import DataError
+from darknet_py.eval.anchors import calc_anchors, draw_anchors, kmeans_anchors, wh_iou
 from darknet_py.io.data import read_image_list
 
 

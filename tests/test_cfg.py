@@ -122,3 +122,48 @@ def test_missing_and_binary_files(tmp_path):
 def test_maxpool_section_type():
     cfg = parse_cfg(NET + "[max]\nsize=3\nstride=2\n")
     assert isinstance(cfg.layers[0], MaxpoolSection) and cfg.layers[0].padding == 2
+
+
+@pytest.mark.parametrize("key, value, what", [
+    ("mixup", "1", "training augmentation"),
+    ("adam", "1", "Adam"),
+    ("blur", "1", "training augmentation"),
+])
+def test_net_keys_we_do_not_implement_warn_with_their_line(key, value, what, caplog):
+    with caplog.at_level(logging.WARNING):
+        parse_cfg(NET + f"{key}={value}\n[convolutional]\n", "my.cfg")
+    assert f"my.cfg:5: [net] {key}={value} is read by Darknet" in caplog.text
+    assert what in caplog.text and "not implemented by darknet-py" in caplog.text
+
+
+@pytest.mark.parametrize("section, key", [("yolo", "focal_loss=1"), ("yolo", "delta_normalizer=2"),
+                                          ("convolutional", "clip=1")])
+def test_layer_keys_we_do_not_implement_warn(section, key, caplog):
+    with caplog.at_level(logging.WARNING):
+        parse_cfg(NET + f"[{section}]\n{key}\n", "my.cfg")
+    assert f"my.cfg:6: [{section}] {key} is read by Darknet" in caplog.text
+
+
+def test_unimplemented_keys_at_their_default_are_quiet(caplog):
+    with caplog.at_level(logging.WARNING):
+        parse_cfg(NET + "angle=0\nmixup=0\nadam=0\n[yolo]\nfocal_loss=0\n")
+    assert caplog.text == ""
+
+
+def test_cornersnms_warns_that_iou_is_used(caplog):
+    with caplog.at_level(logging.WARNING):
+        parse_cfg(NET + "[yolo]\nnms_kind=cornersnms\n", "my.cfg")
+    assert "my.cfg:6: [yolo] nms_kind=cornersnms is not implemented" in caplog.text
+
+
+@requires_shared
+@pytest.mark.parametrize("path", SHARED_CFGS, ids=lambda p: p.stem)
+def test_stock_cfgs_use_only_what_we_implement(path, caplog):
+    with caplog.at_level(logging.WARNING):
+        read_cfg(path)
+    assert "not implemented" not in caplog.text
+
+
+def test_zero_stride_x_is_an_error():
+    with pytest.raises(CfgError, match="stride_x=0 must be at least 1"):
+        parse_cfg(NET + "[convolutional]\nstride_x=0\n")

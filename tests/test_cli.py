@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from darknet_py import CfgError, DataError, ImageError, WeightsError
+from darknet_py import CfgError, DataError, ImageError, WeightsError, assets
 from darknet_py.cli import main
+from darknet_py.infer.detector import Detector
 from darknet_py.io.checkpoint import load
 from darknet_py.io.data import read_data_cfg
-from darknet_py.infer.detector import Detector
 
 from .conftest import ROOT, SHARED, requires_shared
 
@@ -282,7 +282,7 @@ EVAL_CASES = [
     ("data without lists", lambda tmp: _write(tmp, "my.data", f"names = {COCO_NAMES}\n"),
      "no valid= or train= line"),
     ("empty valid list", _list_case([]), "image list is empty"),
-    ("missing image in list", _list_case([str(SHARED / "images" / "bus.jpg"), "nope.jpg"]),
+    ("missing image in list", _list_case([str(assets.SAMPLE_IMAGE), "nope.jpg"]),
      "list.txt:2: image nope.jpg not found"),
     ("missing valid list", lambda tmp: _write(tmp, "my.data", "valid = gone.txt\n"),
      "gone.txt: image list not found"),
@@ -335,3 +335,16 @@ def test_bad_training_input_gives_one_line_error(data_text, words, tmp_path, cap
     assert rc == 1 and "Traceback" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and words in lines[0]
+
+
+def test_training_with_adam_is_refused_with_its_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "list.txt").write_text(f"{assets.SAMPLE_IMAGE}\n")
+    data = _write(tmp_path, "t.data", "classes=80\ntrain=list.txt\n")
+    text = open(TINY_CFG).read().replace("[net]\n", "[net]\nadam=1\n", 1)
+    cfg = _write(tmp_path, "adam.cfg", text)
+    line = text.splitlines().index("adam=1") + 1
+    rc, out, err = run(["detector", "train", data, cfg, "--max-batches", "1"], capsys)
+    assert rc == 1 and "Traceback" not in err
+    lines = [line for line in err.strip().splitlines() if line.startswith("darknet-py:")]
+    assert len(lines) == 1 and f"adam.cfg:{line}: [net] adam=1: Darknet's Adam" in lines[0]

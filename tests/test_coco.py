@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from darknet_py.infer.detections import Detections
+from darknet_py import DataError
 from darknet_py.cli import main
 from darknet_py.eval.coco import (COCO_IDS, category_id, coco_evaluate, coco_image_id, coco_results,
-                             ground_truth)
-from darknet_py import DataError
-from darknet_py.io.data import read_image_list
+                                  ground_truth)
 from darknet_py.eval.valid import validate_detector
+from darknet_py.infer.detections import Detections
+from darknet_py.io.data import read_image_list
 
 from .conftest import requires_shared
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from darknet_py.io.data import (DataError, label_path, parse_labels, read_data_cfg, read_image_list,
-                             read_labels)
+                                read_labels)
 
 
 @pytest.mark.parametrize("image, label", [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from darknet_py.io.data import read_image_list
 from darknet_py.eval.map import MapAccumulator, evaluate_map
+from darknet_py.io.data import read_image_list
 
 from .conftest import requires_shared
 

@@ -7,11 +7,10 @@ import pytest
 import torch
 
 from darknet_py import Darknet
-from darknet_py.infer.export import export_onnx, export_torchscript, save_program
 from darknet_py.image import load_image, resize_image
+from darknet_py.infer.export import export_onnx, export_torchscript, save_program
 
 from .conftest import IMAGES, requires_shared
-
 
 
 def _reference_model(ref_models, name: str) -> Darknet:

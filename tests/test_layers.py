@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from darknet_py import CfgError, Darknet, parse_cfg
-from darknet_py.nn.builder import build_layers
 from darknet_py.nn.activations import activation
+from darknet_py.nn.builder import build_layers
 from darknet_py.nn.layers import MaxPool, Route, Shortcut, Upsample, Yolo
 
 NET = "[net]\nwidth=32\nheight=32\nchannels=3\n"
@@ -153,7 +153,6 @@ def test_yolo_decode_hand_worked(new_coords, scale):
         w, h = math.exp(t[2]) * 23, math.exp(t[3]) * 27
     expected = [(2 + x) * 32, (1 + y) * 32, w, h, sig(t[4]), sig(t[5])]
     np.testing.assert_allclose(row.tolist(), expected, rtol=1e-5)
-
 
 
 TINY = NET + """

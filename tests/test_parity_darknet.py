@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from darknet_py import Darknet
-from darknet_py.infer import Detector, candidates, darknet_order, report_lines
 from darknet_py.image import load_image
+from darknet_py.infer import Detector, candidates, darknet_order, report_lines
 
 from .conftest import FWD_REFS, SHARED, head_inputs, requires_shared
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from darknet_py import Darknet
-from darknet_py.infer.detections import darknet_order
 from darknet_py.image import load_image, resize_image
+from darknet_py.infer.detections import darknet_order
 
 from .conftest import (IMAGES, REAL_CFG, REAL_WEIGHTS, REFERENCE, SHARED, SHARED_CFGS,
                        requires_shared)

@@ -15,10 +15,10 @@ import torch
 
 from darknet_py import Darknet
 from darknet_py.cfg import parse_cfg
+from darknet_py.io.weights import read_weights
+from darknet_py.train import TrainConfig, TrainingDiverged, train, train_distributed
 from darknet_py.train.dataset import TrainSampler, network_size, transform_labels
 from darknet_py.train.optim import learning_rate, make_optimizer, set_learning_rate
-from darknet_py.train import TrainConfig, TrainingDiverged, train, train_distributed
-from darknet_py.io.weights import read_weights
 
 from .conftest import COCO128, ROOT, requires_shared
 

@@ -6,10 +6,10 @@ import json
 
 import torch
 
-from darknet_py.infer.detections import Detections
 from darknet_py.eval.coco import coco_results
-from darknet_py.infer.detector import Detector, DetectorConfig
 from darknet_py.eval.valid import VALID_NMS, VALID_THRESH, validate_detector, voc_lines
+from darknet_py.infer.detections import Detections
+from darknet_py.infer.detector import Detector, DetectorConfig
 
 from .conftest import IMAGES, requires_shared
 

@@ -1,0 +1,68 @@
+"""The package as installed and read: its sub-packages, the Python floor, its size rules."""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+PACKAGE = ROOT / "darknet_py"
+
+
+def test_every_sub_package_is_installed():
+    listed = set(re.findall(r'"(darknet_py[\w.]*)"', (ROOT / "pyproject.toml").read_text()))
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in PACKAGE.rglob("__init__.py")}
+    assert found <= listed
+
+
+def test_cfg_reading_needs_no_torch():
+    code = ("import sys, darknet_py.cfg as c; c.read_cfg(sys.argv[1]); "
+            "assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code, str(ROOT / "cfg" / "yolov4-csp.cfg")],
+                   cwd=ROOT, check=True)
+
+
+def test_the_oldest_python_we_claim_reads_every_module_and_parses_cfgs():
+    """requires-python's floor: every module compiles there and cfg parsing (pure Python)
+    works.  Skipped where that interpreter is not installed."""
+    floor = re.search(r'requires-python = ">=(\d+\.\d+)"',
+                      (ROOT / "pyproject.toml").read_text()).group(1)
+    candidates = [shutil.which(f"python{floor}"),
+                  *map(str, Path.home().glob(f".pyenv/versions/{floor}.*/bin/python{floor}"))]
+    working = [p for p in candidates
+               if p and subprocess.run([p, "-V"], capture_output=True).returncode == 0]
+    if not working:
+        pytest.skip(f"python{floor} is not installed")
+    python = working[0]
+    code = ("import pathlib, sys\n"
+            "for p in pathlib.Path('darknet_py').rglob('*.py'):\n"
+            "    compile(p.read_text(), str(p), 'exec')\n"
+            "from darknet_py.cfg import read_cfg\n"
+            "for p in pathlib.Path('cfg').glob('*.cfg'):\n"
+            "    cfg = read_cfg(p)\n"
+            "    assert cfg.to_text()\n")
+    subprocess.run([python, "-c", code], cwd=ROOT, check=True)
+
+
+def _definitions():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield path, node
+
+
+def test_modules_and_functions_stay_small():
+    """One concern per module (at most 400 lines), functions at most 60 lines."""
+    big = [(p.relative_to(ROOT), n) for p in PACKAGE.rglob("*.py")
+           if (n := len(p.read_text().splitlines())) > 400]
+    long = [(p.relative_to(ROOT), f.name, f.end_lineno - f.lineno + 1)
+            for p, f in _definitions() if f.end_lineno - f.lineno + 1 > 60]
+    assert not big and not long
