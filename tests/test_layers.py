@@ -11,7 +11,7 @@ import torch
 from darknet_py import CfgError, Darknet, parse_cfg
 from darknet_py.nn.activations import activation
 from darknet_py.nn.builder import build_layers
-from darknet_py.nn.layers import MaxPool, Route, Shortcut, Upsample, Yolo
+from darknet_py.nn.layers import Convolutional, MaxPool, Route, Shortcut, Upsample, Yolo
 
 NET = "[net]\nwidth=32\nheight=32\nchannels=3\n"
 
@@ -212,3 +212,11 @@ def test_build_errors_name_the_line(text, words):
     with pytest.raises(CfgError) as info:
         Darknet.from_text(text, "net.cfg")
     assert str(info.value).startswith("net.cfg:") and words in str(info.value)
+
+
+def test_new_batch_norm_starts_as_darknets():
+    """make_convolutional_layer: scales 1, biases and rolling mean and variance 0."""
+    conv = Convolutional(8, 4, 3, (1, 1), 1, 1, True, "leaky")
+    assert conv.bn.weight.tolist() == [1.0] * 4 and conv.bn.bias.tolist() == [0.0] * 4
+    assert conv.bn.running_mean.tolist() == [0.0] * 4
+    assert conv.bn.running_var.tolist() == [0.0] * 4

@@ -18,7 +18,8 @@ from darknet_py.cfg import parse_cfg
 from darknet_py.io.weights import read_weights
 from darknet_py.train import TrainConfig, TrainingDiverged, train, train_distributed
 from darknet_py.train.dataset import TrainSampler, network_size, transform_labels
-from darknet_py.train.optim import learning_rate, make_optimizer, set_learning_rate
+from darknet_py.train.optim import (learning_rate, make_optimizer, schedule_warnings,
+                                    set_learning_rate)
 
 from .conftest import COCO128, ROOT, requires_shared
 
@@ -49,6 +50,25 @@ def test_learning_rate_policies_hand_worked():
         5 * math.pi / 20)))  # second cycle, twice as long
     assert learning_rate(_net(learning_rate=0.1, policy="exp", gamma=0.9), 3) == \
         pytest.approx(0.1 * 0.9 ** 3)
+
+
+def test_the_runs_length_drives_poly_and_sgdr():
+    """--max-batches (the run's length) is what poly and sgdr schedule over; a cfg
+    without max_batches neither divides by zero nor loops forever."""
+    poly = _net(learning_rate=0.01, policy="poly", power=2)  # no max_batches in the cfg
+    assert learning_rate(poly, 25, 100) == pytest.approx(0.01 * 0.75 ** 2)
+    sgdr = _net(learning_rate=0.01, learning_rate_min=0.001, policy="sgdr")
+    assert learning_rate(sgdr, 5, 10) == pytest.approx(0.001 + 0.5 * 0.009 * (1 + math.cos(
+        math.pi / 2)))
+    with pytest.raises(ValueError, match="needs max_batches"):
+        learning_rate(poly, 25)
+
+
+def test_schedule_warnings():
+    assert schedule_warnings(_net(burn_in=1000, learning_rate=0.001), 1000)[0].startswith(
+        "burn_in=1000 is not below max_batches=1000")
+    assert "short" in schedule_warnings(_net(burn_in=40, learning_rate=0.00261), 300)[0]
+    assert schedule_warnings(_net(burn_in=1000, learning_rate=0.00261), 6000) == []
 
 
 def test_sgd_step_is_darknets_update():
@@ -220,6 +240,45 @@ def test_two_process_gloo_equals_one_process(tmp_path):
     _, one = read_weights(tmp_path / "one" / "tiny_final.weights")
     _, two = read_weights(tmp_path / "two" / "tiny_final.weights")
     np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-6)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@requires_shared
+@pytest.mark.slow
+def test_torchrun_two_processes_equal_one_and_resume(tmp_path):
+    """torchrun --nproc_per_node 2 (gloo): each process its share of every mini-batch,
+    gradients reduced once per iteration over two subdivisions, rank 0 saving; stopping
+    after 2 iterations and resuming to 3 gives one process's weights after 3."""
+    data, cfg = _setup(tmp_path, batch=4, subdivisions=2, max_batches=3)
+    cfg.write_text(cfg.read_text().replace("batch_normalize=1", "batch_normalize=0"))
+    train(TrainConfig(str(data), str(cfg), workers=0, seed=5, chart=None,
+                      backup=str(tmp_path / "one")))
+    two = tmp_path / "two.data"
+    two.write_text(data.read_text().replace(str(tmp_path / "backup"), str(tmp_path / "two")))
+    base = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+            "--master_port", str(_free_port()), "-m", "darknet_py", "detector", "train",
+            str(two), str(cfg)]
+    flags = ["--device", "cpu", "--workers", "0", "--seed", "5", "--chart", ""]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.run(base + flags + ["--max-batches", "2"], capture_output=True,
+                           text=True, env=env, cwd=tmp_path, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert first.stdout.count(" avg loss") == 2  # rank 0 alone prints
+    resumed = subprocess.run(base[:-1] + [str(cfg), str(tmp_path / "two" / "tiny_last.weights")]
+                             + flags + ["--max-batches", "3"], capture_output=True, text=True,
+                             env=env, cwd=tmp_path, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming optimizer momentum" in resumed.stdout
+    _, one = read_weights(tmp_path / "one" / "tiny_final.weights")
+    _, two_w = read_weights(tmp_path / "two" / "tiny_final.weights")
+    np.testing.assert_allclose(two_w, one, rtol=1e-4, atol=1e-6)
 
 
 @requires_shared

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -39,12 +40,27 @@ from .options import device_name
               help="On NaN, reload the last good weights and continue at a tenth of the rate.")
 @click.option("--chart", default="chart.png", show_default=True,
               help="Where to draw loss and mAP ('' to skip).")
+@click.option("--channels-last", is_flag=True, help="Train in channels_last memory format.")
+@click.option("--sync-bn", is_flag=True,
+              help="With several processes: batch statistics over all of them (SyncBatchNorm).")
 def detector_train(data, cfg, weights, calc_map, map_epochs, dont_show, clear, gpus, device,
-                   cpu_processes, workers, seed, max_batches, amp, nan_recovery, chart):
-    """Train: darknet-py detector train DATA CFG [WEIGHTS] (full, partial or none)."""
-    from ..train import TrainConfig, train, train_distributed
+                   cpu_processes, workers, seed, max_batches, amp, nan_recovery, chart,
+                   channels_last, sync_bn):
+    """Train: darknet-py detector train DATA CFG [WEIGHTS] (full, partial or none).
 
-    if gpus:
+    Under torchrun (``torchrun --nproc_per_node G -m darknet_py detector train ...``) each
+    process trains its share on cuda:LOCAL_RANK (or the CPU with --device cpu).
+    """
+    from ..train import (TrainConfig, launched_by_torchrun, train, train_distributed,
+                         train_torchrun)
+
+    torchrun = launched_by_torchrun()
+    if torchrun:
+        import torch
+
+        devices = ["cuda" if device is None and torch.cuda.is_available()
+                   else device_name(device, None)]
+    elif gpus:
         devices = [f"cuda:{g.strip()}" for g in gpus.split(",") if g.strip()]
     elif cpu_processes > 1:
         devices = ["cpu"] * cpu_processes
@@ -54,15 +70,17 @@ def detector_train(data, cfg, weights, calc_map, map_epochs, dont_show, clear, g
         device_name(dev, None)  # checks CUDA is there
     if amp and not devices[0].startswith("cuda"):
         raise click.UsageError("--amp needs a CUDA device")
-    config = TrainConfig(str(assets.resolve(data)), str(assets.resolve(cfg)),
-                         str(assets.resolve(weights)) if weights else None, clear, calc_map,
-                         map_epochs, devices[0], workers, seed, max_batches, None,
-                         nan_recovery, amp, chart or None)
+    config = TrainConfig(
+        data=str(assets.resolve(data)), cfg=str(assets.resolve(cfg)),
+        weights=str(assets.resolve(weights)) if weights else None, clear=clear,
+        calc_map=calc_map, map_epochs=map_epochs, device=devices[0], workers=workers,
+        seed=seed, max_batches=max_batches, nan_recovery=nan_recovery, amp=amp,
+        chart=chart or None, channels_last=channels_last, sync_bn=sync_bn)
     if len(devices) > 1:
         train_distributed(config, devices)
         return
     bar = None
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() and (not torchrun or os.environ["RANK"] == "0"):
         from tqdm import tqdm
 
         bar = tqdm(unit="it", leave=False)
@@ -75,8 +93,9 @@ def detector_train(data, cfg, weights, calc_map, map_epochs, dont_show, clear, g
             click.echo(line, err=True)
         click.echo(report.line())
 
-    result = train(config, on_iteration, click.echo)
+    run = train_torchrun if torchrun else train
+    result = run(config, on_iteration, click.echo)
     if bar is not None:
         bar.close()
-    if result.stopped:
+    if result.stopped and (not torchrun or os.environ["RANK"] == "0"):
         click.echo(f"stopped at iteration {result.iterations}; saved _last")

@@ -68,12 +68,15 @@ class Convolutional(DarknetLayer):
         self.act = make_activation(activation)
         self.dontloadscales = dontloadscales
         # Darknet's initialization (make_convolutional_layer): uniform(-1, 1) * sqrt(2 / fan_in),
-        # zero biases, batch-norm scales 1 (nn.BatchNorm2d already starts there)
+        # zero biases, batch-norm scales 1 (nn.BatchNorm2d already starts there), rolling
+        # statistics 0
         scale = math.sqrt(2.0 / (size * size * in_channels / groups))
         with torch.no_grad():
             self.conv.weight.uniform_(-scale, scale)
             if self.conv.bias is not None:
                 self.conv.bias.zero_()
+            if self.bn is not None:
+                self.bn.running_var.zero_()  # Darknet's rolling_variance starts at 0
 
     def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
         x = self.conv(x)

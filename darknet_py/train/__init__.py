@@ -3,11 +3,12 @@
 pipeline (``dataset``), the loop (``trainer``) with its hooks (``hooks``, ``chart``) and
 several processes (``distributed``)."""
 
-from .distributed import train_distributed
+from .distributed import launched_by_torchrun, train_distributed, train_torchrun
 from .hooks import TrainingDiverged
-from .loss import DarknetLoss, split_targets
+from .loss import DarknetLoss, LossFigures
 from .stats import HeadStats
 from .trainer import IterationReport, TrainConfig, Trainer, TrainResult, train
 
-__all__ = ["DarknetLoss", "HeadStats", "IterationReport", "TrainConfig", "TrainResult",
-           "Trainer", "TrainingDiverged", "split_targets", "train", "train_distributed"]
+__all__ = ["DarknetLoss", "HeadStats", "IterationReport", "LossFigures", "TrainConfig",
+           "TrainResult", "Trainer", "TrainingDiverged", "launched_by_torchrun", "train",
+           "train_distributed", "train_torchrun"]

@@ -153,10 +153,12 @@ class NanGuard(HookBase):
         self.recoveries = 0
 
     def after_backward(self, trainer: Trainer, loss: float, x: torch.Tensor) -> bool:
-        # with fp16 the grad scaler skips steps whose gradients overflow
-        bad_grad = None if trainer.c.amp == "fp16" else first_non_finite_grad(trainer.model)
-        if math.isfinite(loss) and bad_grad is None:
+        # one check of the loss and the gradient norm; the layer search only on failure.
+        # With fp16 the grad scaler skips steps whose gradients overflow.
+        grads_ok = trainer.c.amp == "fp16" or math.isfinite(trainer.grad_norm)
+        if math.isfinite(loss) and grads_ok:
             return True
+        bad_grad = None if grads_ok else first_non_finite_grad(trainer.model)
         layer = first_non_finite_layer(trainer.model, x)
         layer = layer if layer is not None else bad_grad
         where = (f"layer {layer} ([{trainer.model.cfg.layers[layer].kind}])"

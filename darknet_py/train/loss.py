@@ -20,11 +20,15 @@ Per image and head (``process_batch`` in Darknet's yolo_layer.c):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 from torch import Tensor
 
 from ..cfg import YoloSection
 from ..nn.layers import Yolo
+from .assign import Truths, ship
 from .stats import HeadStats
 from .yolo_deltas import YoloDeltas
 
@@ -46,36 +50,100 @@ class _DarknetLoss(torch.autograd.Function):
         return tuple(out)
 
 
-def split_targets(targets: Tensor, batch: int) -> list[Tensor]:
-    """(M, 6) ``[image, class, cx, cy, w, h]`` rows -> per image (T, 5), rows kept in order."""
-    targets = targets.detach()
-    image = targets[:, 0].long() if targets.numel() else targets.new_zeros(0, dtype=torch.long)
-    return [targets[image == b, 1:6] for b in range(batch)]
+@dataclass
+class LossFigures:
+    """The figures of one loss evaluation, still on the device: per head tot_iou,
+    tot_iou_loss, tot_giou_loss, sum(delta^2) and its part without box entries (H, 5),
+    with the assignment counts known on the host.  ``stats()`` fetches them."""
+
+    sums: Tensor
+    counts: list[int]
+    sections: list[YoloSection]
+    indices: list[int]
+    batch: int
+
+    def costs(self) -> Tensor:
+        """Darknet's ``l.cost`` of each head, as a tensor."""
+        out = []
+        for (iou, iou_loss, giou_loss, total, no_box), s, count in zip(
+                self.sums, self.sections, self.counts):
+            if s.iou_loss == "mse" or not s.show_details:
+                out.append(total)
+            else:
+                part = giou_loss if s.iou_loss == "giou" else iou_loss
+                out.append(s.iou_normalizer * part / max(count, 1) + s.obj_normalizer * no_box)
+        return torch.stack(out)
+
+    def stats(self, values: list[list[float]] | None = None) -> list[HeadStats]:
+        """The per-head figures as numbers (``values``: ``sums.tolist()`` if already
+        fetched, to share one device transfer)."""
+        values = self.sums.tolist() if values is None else values
+        out = []
+        for (iou, iou_loss, giou_loss, total, no_box), s, count, index in zip(
+                values, self.sections, self.counts, self.indices):
+            div = max(count, 1)
+            class_loss = s.obj_normalizer * no_box
+            if s.iou_loss == "mse" or not s.show_details:
+                cost = total
+            else:
+                part = giou_loss if s.iou_loss == "giou" else iou_loss
+                cost = s.iou_normalizer * part / div + class_loss
+            out.append(HeadStats(index, iou / div, count, class_loss / self.batch,
+                                 (total - class_loss) / self.batch, total / self.batch, cost))
+        return out
 
 
 class DarknetLoss:
     """Darknet's loss over a model's ``[yolo]`` heads (``Darknet.darknet_loss()`` builds it).
 
-    Calling it with the raw ``[yolo]`` inputs ``heads``, ``targets`` (M, 6) and the
-    network input ``net_size`` (width, height) returns the value ``train_network``
-    returns (``mean(l.cost) / batch``), whose gradient on each head is ``-delta``, and
-    each head's printed figures.
+    ``compute(heads, targets, net_size)`` takes the raw ``[yolo]`` inputs, ``targets``
+    (M, 6) ``[image, class, cx, cy, w, h]`` (best left on the CPU, where the assignment
+    is planned) and the network input (width, height); it returns the value
+    ``train_network`` returns (``mean(l.cost) / batch``, a tensor whose gradient on each
+    head is ``-delta``) and the ``LossFigures``, without waiting for the device.
+    Calling the loss does the same and fetches the figures as ``HeadStats``.
     """
 
     def __init__(self, layers: list[Yolo], sections: list[YoloSection], indices: list[int]):
+        self.sections = sections
+        self.indices = indices
         self.heads = [YoloDeltas(layer, section, index)
                       for layer, section, index in zip(layers, sections, indices)]
 
+    def compute(self, heads: list[Tensor], targets: Tensor,
+                net_size: tuple[int, int]) -> tuple[Tensor, LossFigures]:
+        batch = heads[0].shape[0]
+        plans = self._plan(heads, targets, net_size)
+        pairs: list[Tensor] = []
+        sums, counts = [], []
+        for x, head, (truths, dev_truths, jobs, dev_jobs) in zip(heads, self.heads, plans):
+            d, head_sums = head(x, truths, dev_truths, jobs, dev_jobs, net_size)
+            pairs += [x, d]
+            sums.append(head_sums)
+            counts.append(len(jobs))
+        figures = LossFigures(torch.stack(sums), counts, self.sections, self.indices, batch)
+        value = (figures.costs().mean() / batch).float()
+        return _DarknetLoss.apply(value, *pairs), figures
+
+    def _plan(self, heads: list[Tensor], targets: Tensor, net_size: tuple[int, int]) -> list:
+        """Per head: the batch's truths and its assignments, on the host and shipped to the
+        device (one copy for the heads that share a truth list)."""
+        batch, device = heads[0].shape[0], heads[0].device
+        groups: dict[tuple[int, int], list[int]] = {}
+        for k, head in enumerate(self.heads):
+            groups.setdefault((head.s.classes, head.s.max), []).append(k)
+        plans: list = [None] * len(heads)
+        for key, members in groups.items():
+            truths = Truths.from_targets(targets, batch, *key)
+            jobs = [self.heads[k].assign(truths, (heads[k].shape[3], heads[k].shape[2]),
+                                         net_size) for k in members]
+            dev_truths, dev_jobs = ship(truths, [(jb, np.zeros(len(jb), bool)) for jb in jobs],
+                                        device)
+            for k, jb, djb in zip(members, jobs, dev_jobs):
+                plans[k] = (truths, dev_truths, jb, djb)
+        return plans
+
     def __call__(self, heads: list[Tensor], targets: Tensor,
                  net_size: tuple[int, int]) -> tuple[Tensor, list[HeadStats]]:
-        batch = heads[0].shape[0]
-        truths = split_targets(targets, batch)
-        pairs: list[Tensor] = []
-        stats = []
-        for x, head in zip(heads, self.heads):
-            d, st = head(x, truths, net_size)
-            pairs += [x, d]
-            stats.append(st)
-        value = torch.tensor(sum(st.cost for st in stats) / len(stats) / batch,
-                             dtype=torch.float32, device=heads[0].device)
-        return _DarknetLoss.apply(value, *pairs), stats
+        loss, figures = self.compute(heads, targets, net_size)
+        return loss, figures.stats()

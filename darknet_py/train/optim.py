@@ -23,11 +23,16 @@ from ..cfg import NetSection
 from ..nn.layers import Shortcut
 
 
-def learning_rate(net: NetSection, batch_num: int) -> float:
-    """Darknet's ``get_current_rate`` for iteration ``batch_num`` (1 for the first update)."""
+def learning_rate(net: NetSection, batch_num: int, max_batches: int | None = None) -> float:
+    """Darknet's ``get_current_rate`` for iteration ``batch_num`` (1 for the first update).
+
+    ``max_batches`` is the run's length (``--max-batches``), the cfg's by default; ``poly``
+    and ``sgdr`` (when the cfg has no ``sgdr_cycle``) schedule over it.
+    """
     base = net.learning_rate
     if batch_num < net.burn_in:
         return base * math.pow(batch_num / net.burn_in, net.power)
+    total = max_batches or net.max_batches
     policy = net.policy
     if policy == "constant":
         return base
@@ -42,18 +47,36 @@ def learning_rate(net: NetSection, batch_num: int) -> float:
         return rate
     if policy == "exp":
         return base * math.pow(net.gamma, batch_num)
+    if policy in ("poly", "sgdr") and total <= 0:
+        raise ValueError(f"policy={policy} needs max_batches (in the cfg or --max-batches)")
     if policy == "poly":
-        return base * math.pow(1 - batch_num / net.max_batches, net.power)
+        return base * math.pow(max(0.0, 1 - batch_num / total), net.power)
     if policy == "sigmoid":
         return base * (1.0 / (1.0 + math.exp(net.gamma * (batch_num - net.step))))
     if policy == "sgdr":
-        start, cycle = 0, net.sgdr_cycle or net.max_batches
+        explicit = "sgdr_cycle" in net.options
+        start, cycle = 0, (net.sgdr_cycle if explicit else 0) or total
         while start + cycle < batch_num:
             start += cycle
-            cycle *= net.sgdr_mult
+            cycle *= max(net.sgdr_mult, 1)
         low = net.learning_rate_min
         return low + 0.5 * (base - low) * (1 + math.cos((batch_num - start) * math.pi / cycle))
     raise ValueError(f"learning-rate policy {policy!r} is not supported for training")
+
+
+def schedule_warnings(net: NetSection, max_batches: int) -> list[str]:
+    """What is odd about a schedule before training starts: a burn-in as long as the run
+    (the rate stays near 0 throughout) or a short one for the rate (pretrained layers can
+    be rewritten before the rate settles; the stock cfgs use 1000)."""
+    out = []
+    if net.burn_in >= max_batches:
+        out.append(f"burn_in={net.burn_in} is not below max_batches={max_batches}: the "
+                   "learning rate stays below its cfg value for the whole run")
+    elif 0 < net.burn_in < 100 and net.learning_rate >= 0.001:
+        out.append(f"burn_in={net.burn_in} is short for learning_rate={net.learning_rate:g}: "
+                   "the first updates can rewrite pretrained layers (Darknet's cfgs use "
+                   "burn_in=1000)")
+    return out
 
 
 def frozen_layers(model) -> int:

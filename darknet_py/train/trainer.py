@@ -32,7 +32,8 @@ from ..io.data import read_data_cfg
 from ..nn.model import Darknet
 from .dataset import Augment, DetectionDataset, TrainSampler, collate, network_size
 from .hooks import ChartHook, CheckpointHook, EmaHook, HookBase, MapHook, NanGuard
-from .optim import learning_rate, make_optimizer, set_learning_rate
+from .optim import learning_rate, make_optimizer, schedule_warnings, set_learning_rate
+from .loss import LossFigures
 from .stats import HeadStats
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class TrainConfig:
     nan_recovery: bool = False
     amp: str | None = None  # "bf16" or "fp16" (CUDA)
     chart: str | None = "chart.png"  # loss / mAP plot, rewritten every 10 iterations
+    channels_last: bool = False
+    sync_bn: bool = False  # batch statistics over all processes (torch's SyncBatchNorm)
     rank: int = 0
     world: int = 1
 
@@ -149,6 +152,8 @@ class Trainer:
         self.max_batches = config.max_batches or net.max_batches
         if self.max_batches <= 0:
             raise DarknetError(f"{config.cfg}: max_batches is not set (use --max-batches)")
+        for warning in schedule_warnings(net, self.max_batches):
+            log.warning("%s: %s", config.cfg, warning)
         self.device = torch.device(config.device)
         self.is_main = config.rank == 0
         self.base = Path(config.cfg).stem
@@ -177,6 +182,7 @@ class Trainer:
         self.stopped = False
         self.final: Path | None = None
         self.last_stats: list[HeadStats] = []
+        self.grad_norm = 0.0
 
     # ------------------------------------------------------------------ setup
     def _load_start(self) -> None:
@@ -273,8 +279,12 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train to max_batches (or a signal); returns what happened."""
         self.backup.mkdir(parents=True, exist_ok=True)
+        if self.c.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self._train_model = self.model
         if self.c.world > 1:
+            if self.c.sync_bn:
+                torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
             self._train_model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda"
                 else None)
@@ -303,16 +313,26 @@ class Trainer:
 
     def run_step(self) -> bool:
         """One iteration: forward/backward over the subdivisions, then the update.  False
-        when a hook dropped the update (the iteration is run again)."""
+        when a hook dropped the update (the iteration is run again).  The host waits for
+        the device once: for the loss, the gradient norm and the printed figures."""
         t0 = time.time()
         self.optimizer.zero_grad(set_to_none=True)
-        loss_value, x = self._accumulate()
+        loss_sum, figures, x = self._accumulate()
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        grad_norm = (torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+                     if grads else torch.zeros((), device=self.device))
+        fetched = torch.cat([torch.stack([loss_sum.double(), grad_norm.double()]),
+                             figures.sums.flatten()]).tolist()
+        loss_value = fetched[0] / self.subdivisions / self.c.world
+        self.grad_norm = fetched[1]
+        self.last_stats = figures.stats([fetched[2 + 5 * k: 7 + 5 * k]
+                                         for k in range(len(figures.counts))])
         for hook in self._hooks:
             if not hook.after_backward(self, loss_value, x):
                 return False
         self.iteration += 1
         self.model.seen = self.iteration * self.batch
-        rate = learning_rate(self.net, self.iteration) * self.lr_factor
+        rate = learning_rate(self.net, self.iteration, self.max_batches) * self.lr_factor
         set_learning_rate(self.optimizer, rate, self.batch)
         self._scaler.step(self.optimizer)
         self._scaler.update()
@@ -323,28 +343,32 @@ class Trainer:
             self.on_iteration(self._report(loss_value, rate, time.time() - t0, x))
         return True
 
-    def _accumulate(self) -> tuple[float, torch.Tensor]:
-        """Forward and backward over the iteration's mini-batches; the mean loss (over all
-        processes) and the last input."""
+    def _accumulate(self) -> tuple[torch.Tensor, LossFigures, torch.Tensor]:
+        """Forward and backward over the iteration's mini-batches, gradients all-reduced
+        once (with the last one).  Returns the loss summed over mini-batches and
+        processes (a device tensor), the last mini-batch's figures and its input."""
         c = self.c
-        loss_sum, x = 0.0, None
-        for _ in range(self.subdivisions):
-            x, targets = next(self._batches)
+        loss_sum = torch.zeros((), device=self.device)
+        figures, x = None, None
+        for sub in range(self.subdivisions):
+            x, targets = next(self._batches)  # targets stay on the CPU for the loss plan
             x = x.to(self.device, non_blocking=True)
-            targets = targets.to(self.device)
-            with self._amp():
-                heads = self._train_model(x)
-                loss, self.last_stats = self._loss(heads, targets, (x.shape[3], x.shape[2]))
-            # gradients add up over processes as over subdivisions (Darknet's sum)
-            self._scaler.scale(loss * c.world).backward()
-            loss_sum += float(loss.detach())
-        loss_value = loss_sum / self.subdivisions
+            if c.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            last = sub == self.subdivisions - 1
+            sync = (self._train_model.no_sync() if c.world > 1 and not last
+                    else contextlib.nullcontext())
+            with sync:
+                with self._amp():
+                    heads = self._train_model(x)
+                loss, figures = self._loss.compute(heads, targets, (x.shape[3], x.shape[2]))
+                # gradients add up over processes as over subdivisions (Darknet's sum)
+                self._scaler.scale(loss * c.world).backward()
+            loss_sum = loss_sum + loss.detach()
         if c.world > 1:
-            t = torch.tensor([loss_value], device=self.device)
-            torch.distributed.all_reduce(t)
-            loss_value = float(t) / c.world
+            torch.distributed.all_reduce(loss_sum)
         self._scaler.unscale_(self.optimizer)
-        return loss_value, x
+        return loss_sum, figures, x
 
     def _report(self, loss: float, rate: float, seconds: float,
                 x: torch.Tensor) -> IterationReport:

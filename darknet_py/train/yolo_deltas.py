@@ -1,8 +1,20 @@
-"""One ``[yolo]`` head's deltas, as ``forward_yolo_layer`` writes them (see ``loss``)."""
+"""One ``[yolo]`` head's deltas as ``forward_yolo_layer`` writes them, on the head's device.
+
+1. Objectness of every cell is pushed to 0, unless its box overlaps a truth of its
+   image by more than ``ignore_thresh`` (and some class of the cell scores > 0.25):
+   one batched IoU of every cell against its image's truths.
+2. The assignments of ``assign.py`` are applied in rounds: round r writes the r-th
+   assignment of every cell, so the cells of a round are distinct and the writes follow
+   Darknet's order (box deltas add up, objectness and class deltas are set as
+   ``delta_yolo_class`` sets them).  ``truth_thresh < 1`` adds the cells that overlap a
+   truth above it, first in their image's order (one host synchronization).
+3. With ``iou_thresh`` the box deltas of a cell are averaged over its positive classes.
+
+Everything stays on the device in float32; the figures Darknet prints are returned as
+one tensor, to be fetched once per iteration.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -10,26 +22,13 @@ from torch import Tensor
 
 from ..cfg import FLT_MAX, YoloSection
 from ..nn.layers import Yolo
-from ..ops.boxes import box_iou, pairwise_iou, yolo_boxes
+from ..ops.boxes import box_iou, yolo_boxes
+from .assign import (Assignments, DeviceJobs, DeviceTruths, Truths, assign, cell_ranks,
+                     ship_jobs)
 from .iou_grad import iou_gradient
-from .stats import HeadStats
 
-
-def _iou(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
-    """``box_iou`` of float64 arrays (the loss's host-side arithmetic)."""
-    return box_iou(torch.from_numpy(np.asarray(a, np.float64)),
-                   torch.from_numpy(np.asarray(b, np.float64)), kind).numpy()
-
-
-@dataclass
-class _Assignment:
-    b: int
-    a: int  # anchor slot in this head (mask index)
-    j: int
-    i: int
-    t: int  # truth row of this image
-    anchor: int  # anchor number (in the full anchor list)
-    from_cell: bool  # a cell trained as the truth it overlaps above truth_thresh
+#: cells x truths compared at once in the objectness pass
+IGNORE_CHUNK = 1 << 24
 
 
 class YoloDeltas:
@@ -39,206 +38,222 @@ class YoloDeltas:
         self.layer = layer
         self.s = section
         self.index = index
-        self.net_w, self.net_h = 0, 0
         self.anchors = np.asarray(section.anchors, dtype=np.float32).reshape(-1, 2)
         self.mask = list(section.mask)
         counters = section.counters_per_class
-        self.multipliers = (np.max(counters) / np.asarray(counters, dtype=np.float64)
+        self.multipliers = (np.float32(np.max(counters)) / np.asarray(counters, np.float32)
                             if counters else None)
+        self._constants: dict[torch.device, dict[str, Tensor | None]] = {}
 
-    def __call__(self, x: Tensor, truths: list[Tensor],
-                 net_size: tuple[int, int]) -> tuple[Tensor, HeadStats]:
-        """``x``: the layer input (N, A*(5+C), H, W); ``truths``: per image (T, 5) class, cx,
-        cy, w, h; ``net_size``: the network input (width, height).  Returns delta shaped
-        like ``x`` and the figures."""
-        s, layer = self.s, self.layer
-        self.net_w, self.net_h = net_size
-        n, _, h, w = x.shape
-        na = layer.num_anchors
-        out = layer.activate(x.detach().float())  # N, A, 5+C, H, W
-        delta = torch.zeros_like(out)
-        anchors = torch.as_tensor(self.anchors[self.mask])
-        pred = yolo_boxes(out, anchors, self.net_w, self.net_h, bool(s.new_coords))
-        # 1. objectness of every cell; cells that overlap a truth well are not pushed to 0
-        delta[:, :, 4] = s.obj_normalizer * (0 - out[:, :, 4])
-        class_match = (out[:, :, 5:] > 0.25).any(2)  # compare_yolo_class
-        # per image, Darknet visits the cells above truth_thresh first, then the truths
-        jobs: list[_Assignment] = []
-        best_t_iou: dict[tuple[int, int, int, int], float] = {}
-        truths_np = [t.cpu().numpy().astype(np.float32) for t in truths]
-        for b, truth in enumerate(truths):
-            if truth.shape[0] == 0:
-                continue
-            t = truth.to(out.device, torch.float32)
-            iou = pairwise_iou(pred[b].reshape(-1, 4), t[:, 1:5]).view(na, h, w, -1)
-            best_match = torch.where(class_match[b], iou.max(-1).values,
-                                     torch.zeros_like(iou[..., 0]))
-            best_match = best_match.clamp(min=0)
-            best_iou, best_t = iou.max(-1).values, iou.argmax(-1)
-            ignore = best_match > s.ignore_thresh
-            obj = out[b, :, 4]
-            if s.objectness_smooth:
-                smooth = s.obj_normalizer * (best_match - obj)
-                delta[b, :, 4] = torch.where(ignore, torch.maximum(delta[b, :, 4], smooth),
-                                             delta[b, :, 4])
-            else:
-                delta[b, :, 4] = torch.where(ignore, torch.zeros_like(obj), delta[b, :, 4])
-            cells = torch.nonzero(best_iou > s.truth_thresh).tolist()
-            for a, j, i in sorted(cells, key=lambda c: (c[1], c[2], c[0])):  # Darknet: j, i, n
-                jobs.append(_Assignment(b, a, j, i, int(best_t[a, j, i]), self.mask[a], True))
-                best_t_iou[(b, a, j, i)] = float(best_iou[a, j, i])
-            jobs.extend(self._truth_jobs(b, truths_np[b], w, h))
-        stats = self._apply(out, delta, pred, truths_np, jobs, best_t_iou)
-        return delta.view_as(x).to(x.dtype), stats
+    def constants(self, device: torch.device) -> dict[str, Tensor | None]:
+        """The anchors (all, and this head's) and class multipliers on ``device``, copied
+        there once."""
+        if device not in self._constants:
+            anchors = torch.as_tensor(self.anchors)
+            mult = torch.as_tensor(self.multipliers) if self.multipliers is not None else None
+            self._constants[device] = {
+                "anchors": anchors.to(device), "masked": anchors[self.mask].to(device),
+                "mult": mult.to(device) if mult is not None else None}
+        return self._constants[device]
 
-    # ---------------------------------------------------------------- helpers
-    def _truth_jobs(self, b: int, truth: np.ndarray, w: int, h: int) -> list[_Assignment]:
-        """The anchors each truth trains (best shape; others above iou_thresh)."""
+    def assign(self, truths: Truths, grid: tuple[int, int],
+               net: tuple[int, int]) -> Assignments:
+        """This head's truth-to-anchor assignments (host side)."""
+        return assign(truths, self.anchors, self.mask, grid, net, self.s.iou_thresh,
+                      self.s.iou_thresh_kind)
+
+    def __call__(self, x: Tensor, truths: Truths, dev_truths: DeviceTruths, jobs: Assignments,
+                 dev_jobs: DeviceJobs, net_size: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """``x``: the layer input (N, A*(5+C), H, W); the batch's truths and this head's
+        assignments, on the host and on ``x``'s device.  Returns delta shaped like ``x``
+        and the figures (tot_iou, tot_iou_loss, tot_giou_loss, total, no_box) as a float64
+        tensor on the device."""
         s = self.s
-        jobs = []
-        anchor_boxes = np.zeros((len(self.anchors), 4), dtype=np.float64)
-        anchor_boxes[:, 2] = self.anchors[:, 0] / np.float32(self.net_w)
-        anchor_boxes[:, 3] = self.anchors[:, 1] / np.float32(self.net_h)
-        for t, (_cls, cx, cy, tw, th) in enumerate(truth):
-            i = min(int(np.float32(cx) * np.float32(w)), w - 1)
-            j = min(int(np.float32(cy) * np.float32(h)), h - 1)
-            shift = np.array([0.0, 0.0, tw, th])
-            ious = _iou(anchor_boxes, shift[None], "iou")
-            best_n = int(np.argmax(ious)) if ious.max() > 0 else 0
-            if best_n in self.mask:
-                jobs.append(_Assignment(b, self.mask.index(best_n), j, i, t, best_n, False))
+        net_w, net_h = net_size
+        with torch.autocast(x.device.type, enabled=False):
+            out = self.layer.activate(x.detach().float())  # N, A, 5+C, H, W
+            masked = self.constants(x.device)["masked"]
+            pred = yolo_boxes(out, masked, net_w, net_h, bool(s.new_coords))  # N,A,H,W,4
+            delta = torch.zeros_like(out)
+            best, best_t = self._best_truth(pred, dev_truths)
+            delta[:, :, 4] = self._objectness(out, best)
+            if s.truth_thresh < 1.0:
+                dev_jobs = self._cell_jobs(out.shape, best, best_t, truths, jobs)
+            sums = self._apply(out, delta, pred, dev_truths.rows, dev_jobs, best, net_size)
+        return delta.view_as(x).to(x.dtype), sums
+
+    # ---------------------------------------------------------------- 1. objectness
+    def _best_truth(self, pred: Tensor, truths: DeviceTruths) -> tuple[Tensor, Tensor]:
+        """Best IoU of each cell with its image's truths (N, A, H, W), and that truth's
+        column in the padded table."""
+        n = pred.shape[0]
+        boxes, valid = truths.padded, truths.valid  # N, T, 4 and N, T
+        cells = pred.reshape(n, -1, 4)
+        best = torch.zeros(cells.shape[:2], device=pred.device)
+        best_t = torch.zeros(cells.shape[:2], dtype=torch.long, device=pred.device)
+        if boxes.shape[1]:
+            step = max(1, IGNORE_CHUNK // (cells.shape[1] * boxes.shape[1]))
+            for start in range(0, n, step):
+                part = slice(start, start + step)
+                iou = box_iou(cells[part, :, None], boxes[part, None])  # n, cells, T
+                iou = torch.where(valid[part, None], iou, torch.zeros_like(iou))
+                best[part], best_t[part] = iou.max(-1)  # first maximum, as Darknet's '>'
+        return best.view(pred.shape[:4]), best_t.view(pred.shape[:4])
+
+    def _objectness(self, out: Tensor, best: Tensor) -> Tensor:
+        """Objectness deltas of every cell (N, A, H, W) from its best truth IoU."""
+        s = self.s
+        obj = out[:, :, 4]
+        match = torch.where((out[:, :, 5:] > 0.25).any(2), best, torch.zeros_like(best))
+        d = s.obj_normalizer * (0 - obj)
+        ignore = match > s.ignore_thresh
+        if s.objectness_smooth:
+            return torch.where(ignore, torch.maximum(d, s.obj_normalizer * (match - obj)), d)
+        return torch.where(ignore, torch.zeros_like(d), d)
+
+    def _cell_jobs(self, shape: torch.Size, best: Tensor, best_t: Tensor, truths: Truths,
+                   jobs: Assignments) -> DeviceJobs:
+        """The assignments with the cells trained as the truth they overlap above
+        ``truth_thresh`` put first (Darknet visits them first, in row, column, anchor
+        order), flagged as such."""
+        none = np.zeros(len(jobs), bool)
+        hit = torch.nonzero(best > self.s.truth_thresh)  # the one host synchronization
+        if hit.numel() == 0:
+            return ship_jobs(jobs, none, best.device)
+        col = best_t[tuple(hit.T)].cpu().numpy()
+        hit = hit.cpu().numpy()
+        order = np.lexsort((hit[:, 1], hit[:, 3], hit[:, 2], hit[:, 0]))
+        hit, col = hit[order], col[order]
+        b, a, j, i = hit.T
+        offsets = np.r_[0, np.cumsum(truths.valid.sum(1))][b]
+        cat = [np.concatenate([v, getattr(jobs, k)]) for k, v in
+               (("b", b), ("a", a), ("j", j), ("i", i), ("t", offsets + col),
+                ("anchor", np.asarray(self.mask)[a]))]
+        h, w = shape[-2:]
+        key = ((cat[0] * len(self.mask) + cat[1]) * h + cat[2]) * w + cat[3]
+        merged = Assignments(*cat, cell_ranks(key))
+        return ship_jobs(merged, np.r_[np.ones(len(hit), bool), none], best.device)
+
+    # ---------------------------------------------------------------- 2. assignments
+    def _apply(self, out: Tensor, delta: Tensor, pred: Tensor, rows: Tensor,
+               jobs: DeviceJobs, best: Tensor, net_size: tuple[int, int]) -> Tensor:
+        """Write every assignment into ``delta``; the sums the figures are made of."""
+        s, dev = self.s, out.device
+        zero = torch.zeros((), dtype=torch.float64, device=dev)
+        tot_iou = tot_iou_loss = tot_giou_loss = zero
+        if len(jobs):
+            b, a, j, i, t, anchor, _rank, cell = jobs.idx
+            cls = rows[t, 0].long()
+            truth = rows[t, 1:5]
+            boxes = pred[b, a, j, i]
+            raw = out[b, a, :, j, i]  # K, 5+C
+            multipliers = self.constants(dev)["mult"]
+            mult = multipliers[cls] if multipliers is not None else torch.ones_like(truth[:, 0])
+            box_d = self._box_deltas(raw, boxes, truth, anchor, (i, j), mult, out.shape,
+                                     net_size)
+            iou_mult = best[b, a, j, i] ** 2
+            for r in range(len(jobs.offsets) - 1):
+                sel = jobs.round(r)
+                key = (b[sel], a[sel], j[sel], i[sel])
+                cur = delta[key[0], key[1], :, key[2], key[3]]
+                cur[:, :4] += box_d[sel]
+                self._cell_update(cur, raw[sel], cls[sel], mult[sel], cell[sel].bool(),
+                                  iou_mult[sel])
+                delta[key[0], key[1], :, key[2], key[3]] = cur
             if s.iou_thresh < 1.0:
-                kind_ious = _iou(anchor_boxes, shift[None], s.iou_thresh_kind)
-                for a, anchor in enumerate(self.mask):
-                    if anchor != best_n and kind_ious[anchor] > s.iou_thresh:
-                        jobs.append(_Assignment(b, a, j, i, t, anchor, False))
-        return jobs
+                self._average(delta, b, a, j, i)
+            truth_jobs = ~cell.bool()
+            ious = box_iou(boxes, truth).double()
+            gious = box_iou(boxes, truth, "giou").double()
+            tot_iou = torch.where(truth_jobs, ious, zero).sum()
+            tot_iou_loss = torch.where(truth_jobs, 1 - ious, zero).sum()
+            tot_giou_loss = torch.where(truth_jobs, 1 - gious, zero).sum()
+        square = delta.square()
+        total = square.sum(dtype=torch.float64)
+        no_box = total - square[:, :, :4].sum(dtype=torch.float64)
+        return torch.stack([tot_iou, tot_iou_loss, tot_giou_loss, total, no_box])
 
-    def _apply(self, out: Tensor, delta: Tensor, pred: Tensor, truths: list[np.ndarray],
-               jobs: list[_Assignment], best_t_iou: dict) -> HeadStats:
+    def _box_deltas(self, raw: Tensor, boxes: Tensor, truth: Tensor, anchor: Tensor,
+                    cell: tuple[Tensor, Tensor], mult: Tensor, shape: torch.Size,
+                    net_size: tuple[int, int]) -> Tensor:
+        """``delta_yolo_box`` of every assignment, before accumulation (K, 4)."""
         s = self.s
-        n = out.shape[0]
-        tot_iou, tot_iou_loss, tot_giou_loss, count = 0.0, 0.0, 0.0, 0
-        if jobs:
-            idx = torch.tensor([[jb.b, jb.a, jb.j, jb.i] for jb in jobs], device=out.device)
-            cells = out[idx[:, 0], idx[:, 1], :, idx[:, 2], idx[:, 3]].cpu().double().numpy()
-            boxes = pred[idx[:, 0], idx[:, 1], idx[:, 2], idx[:, 3]].cpu().double().numpy()
-            start = delta[idx[:, 0], idx[:, 1], :, idx[:, 2], idx[:, 3]].cpu().double().numpy()
-            tbox = np.stack([truths[jb.b][jb.t] for jb in jobs])  # float32, as Darknet's truth
-            cls = tbox[:, 0].astype(np.int64)
-            tbox = tbox[:, 1:5].astype(np.float64)
-            mult = self.multipliers[cls] if self.multipliers is not None else np.ones(len(jobs))
-            box_d = self._box_deltas(cells, boxes, tbox, jobs, mult, out.shape[-1],
-                                     out.shape[-2])
-            ious = _iou(boxes, tbox, "iou")
-            gious = _iou(boxes, tbox, "giou")
-            state: dict[tuple[int, int, int, int], np.ndarray] = {}
-            for k, jb in enumerate(jobs):
-                key = (jb.b, jb.a, jb.j, jb.i)
-                d = state.get(key)
-                if d is None:
-                    d = state[key] = start[k].copy()
-                self._cell_update(d, cells[k], box_d[k], int(cls[k]), mult[k], jb,
-                                  best_t_iou.get(key, 0.0))
-                if not jb.from_cell:
-                    tot_iou += ious[k]
-                    tot_iou_loss += 1 - ious[k]
-                    tot_giou_loss += 1 - gious[k]
-                    count += 1
-            if s.iou_thresh < 1.0:
-                for d in state.values():
-                    if d[4] != 0:
-                        positive = int((d[5:] > 0).sum())
-                        if positive > 0:
-                            d[:4] /= positive
-            keys = list(state)
-            at = torch.tensor(keys, device=out.device)
-            values = torch.tensor(np.stack([state[k] for k in keys]), dtype=delta.dtype,
-                                  device=out.device)
-            delta[at[:, 0], at[:, 1], :, at[:, 2], at[:, 3]] = values
-        count_div = max(count, 1)
-        total = float((delta.double() ** 2).sum())
-        no_box = float((delta[:, :, 4:].double() ** 2).sum())
-        class_loss = s.obj_normalizer * no_box
-        if s.iou_loss == "mse" or not s.show_details:
-            cost = total
-        else:
-            iou_part = tot_giou_loss if s.iou_loss == "giou" else tot_iou_loss
-            cost = s.iou_normalizer * (iou_part / count_div) + class_loss
-        return HeadStats(self.index, tot_iou / count_div, count, class_loss / n,
-                         (total - class_loss) / n, total / n, cost)
-
-    def _box_deltas(self, cells: np.ndarray, boxes: np.ndarray, truth: np.ndarray,
-                    jobs: list[_Assignment], mult: np.ndarray, w: int, h: int) -> np.ndarray:
-        """delta_yolo_box for each assignment, before accumulation."""
-        s = self.s
+        i, j = cell
+        h, w = shape[-2:]
         norm = s.iou_normalizer * mult
         if s.iou_loss == "mse":
-            i = np.array([jb.i for jb in jobs], dtype=np.float64)
-            j = np.array([jb.j for jb in jobs], dtype=np.float64)
-            anchors = self.anchors[[jb.anchor for jb in jobs]].astype(np.float64)
+            anchors = self.constants(raw.device)["anchors"][anchor]
             tx = truth[:, 0] * w - i
             ty = truth[:, 1] * h - j
+            nw, nh = net_size
             if s.new_coords:
-                tw = np.sqrt(truth[:, 2] * self.net_w / (4 * anchors[:, 0]))
-                th = np.sqrt(truth[:, 3] * self.net_h / (4 * anchors[:, 1]))
+                tw = torch.sqrt(truth[:, 2] * nw / (4 * anchors[:, 0]))
+                th = torch.sqrt(truth[:, 3] * nh / (4 * anchors[:, 1]))
             else:
-                tw = np.log(truth[:, 2] * self.net_w / anchors[:, 0])
-                th = np.log(truth[:, 3] * self.net_h / anchors[:, 1])
+                tw = torch.log(truth[:, 2] * nw / anchors[:, 0])
+                th = torch.log(truth[:, 3] * nh / anchors[:, 1])
             scale = 2 - truth[:, 2] * truth[:, 3]
-            target = np.stack([tx, ty, tw, th], 1)
-            return (scale * norm)[:, None] * (target - cells[:, :4])
-        p = boxes.copy()
-        p[:, 2] = np.where(p[:, 2] == 0, 1.0, p[:, 2])  # avoid NaN, as Darknet
-        p[:, 3] = np.where(p[:, 3] == 0, 1.0, p[:, 3])
+            target = torch.stack([tx, ty, tw, th], 1)
+            return (scale * norm)[:, None] * (target - raw[:, :4])
+        p = boxes.clone()
+        p[:, 2:] = torch.where(p[:, 2:] == 0, torch.ones_like(p[:, 2:]), p[:, 2:])
         g = iou_gradient(p, truth, s.iou_loss)
         if not s.new_coords:
-            g[:, 2] *= np.exp(cells[:, 2])
-            g[:, 3] *= np.exp(cells[:, 3])
-        g *= norm[:, None]
-        g = np.where(np.isfinite(g), g, 0.0)
+            g[:, 2:] = g[:, 2:] * torch.exp(raw[:, 2:4])
+        g = g * norm[:, None]
+        g = torch.where(torch.isfinite(g), g, torch.zeros_like(g))
         if s.max_delta != FLT_MAX:
-            g = np.clip(g, -s.max_delta, s.max_delta)
+            g = g.clamp(-s.max_delta, s.max_delta)
         return g
 
-    def _cell_update(self, d: np.ndarray, cell: np.ndarray, box_delta: np.ndarray, cls: int,
-                     mult: float, job: _Assignment, cell_iou: float) -> None:
-        """Objectness and class deltas of one assignment, in Darknet's order of writes."""
+    def _cell_update(self, cur: Tensor, raw: Tensor, cls: Tensor, mult: Tensor,
+                     from_cell: Tensor, iou_mult: Tensor) -> None:
+        """Objectness and class deltas of one round of assignments (rows of distinct
+        cells), in Darknet's order of writes."""
         s = self.s
-        d[:4] += box_delta
-        obj = cell[4]
-        if job.from_cell:
-            if s.objectness_smooth:
-                d[4] = s.obj_normalizer * (cell_iou * cell_iou - obj)
-            else:
-                d[4] = s.obj_normalizer * (1 - obj)
-        elif s.objectness_smooth:
-            if d[4] == 0:
-                d[4] = mult * s.obj_normalizer * (1 - obj)
+        obj = raw[:, 4]
+        truth_obj = mult * s.obj_normalizer * (1 - obj)
+        if s.objectness_smooth:
+            truth_obj = torch.where(cur[:, 4] == 0, truth_obj, cur[:, 4])
+            cell_obj = s.obj_normalizer * (iou_mult - obj)
         else:
-            d[4] = mult * s.obj_normalizer * (1 - obj)
-        self._class_delta(d[5:], cell[5:], cls)
-        if job.from_cell and s.objectness_smooth:
-            d[5 + cls] = mult * (cell_iou * cell_iou - cell[5 + cls])
+            cell_obj = s.obj_normalizer * (1 - obj)
+        cur[:, 4] = torch.where(from_cell, cell_obj, truth_obj)
+        self._class_delta(cur[:, 5:], raw[:, 5:], cls)
+        if s.objectness_smooth:
+            rows = torch.arange(cls.numel(), device=cls.device)
+            value = mult * (iou_mult - raw[rows, 5 + cls])
+            cur[rows, 5 + cls] = torch.where(from_cell, value, cur[rows, 5 + cls])
 
-    def _class_delta(self, d: np.ndarray, probs: np.ndarray, cls: int) -> None:
-        """delta_yolo_class: a cell trained before only gets this truth's class set."""
-        s = self.s
-        eps = s.label_smooth_eps
-        m = self.multipliers
-        if d[cls] != 0:
-            y = 1.0 * (1 - eps) + 0.5 * eps if eps else 1.0
-            r = y - probs[cls]
-            if np.isfinite(r):
-                d[cls] = r
-            if m is not None:
-                d[cls] *= m[cls]
-            return
-        y = np.zeros_like(probs)
-        y[cls] = 1.0
+    def _class_delta(self, d: Tensor, probs: Tensor, cls: Tensor) -> None:
+        """``delta_yolo_class``: a cell whose delta for this class is already set only gets
+        that class rewritten; otherwise every class is set."""
+        eps = self.s.label_smooth_eps
+        rows = torch.arange(cls.numel(), device=cls.device)
+        multipliers = self.constants(d.device)["mult"]
+        mult = multipliers[cls] if multipliers is not None else None
+        one = torch.ones_like(cls, dtype=d.dtype)
+        y1 = one * (1 - eps) + 0.5 * eps if eps else one
+        seen = d[rows, cls] != 0
+        single = y1 - probs[rows, cls]
+        single = torch.where(torch.isfinite(single), single, d[rows, cls])
+        if mult is not None:
+            single = single * mult
+        y = torch.zeros_like(probs)
+        y[rows, cls] = 1.0
         if eps:
             y = y * (1 - eps) + 0.5 * eps
-        r = y - probs
-        d[:] = np.where(np.isfinite(r), r, d)
-        if m is not None:
-            d[cls] *= m[cls] * s.cls_normalizer
+        full = torch.where(torch.isfinite(y - probs), y - probs, d)
+        if mult is not None:
+            full[rows, cls] = full[rows, cls] * mult * self.s.cls_normalizer
+        d[:] = torch.where(seen[:, None], d, full)
+        d[rows, cls] = torch.where(seen, single, d[rows, cls])
+
+    def _average(self, delta: Tensor, b: Tensor, a: Tensor, j: Tensor, i: Tensor) -> None:
+        """``averages_yolo_deltas`` for the cells the assignments touched."""
+        cells = delta[b, a, :, j, i]
+        positive = (cells[:, 5:] > 0).sum(1)
+        divide = (cells[:, 4] != 0) & (positive > 0)
+        box = torch.where(divide[:, None], cells[:, :4] / positive.clamp(min=1)[:, None],
+                          cells[:, :4])
+        delta[b, a, :4, j, i] = box
