@@ -65,6 +65,50 @@ def test_nms_matches_darknet_loops(kind, measure):
     assert (ours > 0).sum() < (probs > 0).sum()
 
 
+def row_loop_nms(boxes, probs, thresh, kind="default", beta=0.6):
+    """The NMS darknet-py used before: per class, a Python loop over the sorted candidates
+    with a full overlap matrix (the reference for larger randomized cases)."""
+    probs = probs.clone()
+    for k in torch.nonzero((probs > 0).any(0)).flatten().tolist():
+        idx = torch.nonzero(probs[:, k] > 0).flatten()
+        idx = idx[torch.sort(probs[idx, k], descending=True, stable=True).indices]
+        b = boxes[idx]
+        if kind == "default":
+            overlap = pairwise_iou(b, b)
+        else:
+            overlap = pairwise_iou(b, b, "diou", 0.6 if kind == "greedynms" else beta)
+        n = idx.numel()
+        over = (overlap > thresh) & torch.ones(n, n, dtype=torch.bool).triu(1)
+        removed = torch.zeros(n, dtype=torch.bool)
+        for i in range(n):
+            if not removed[i]:
+                removed |= over[i]
+        probs[idx[removed], k] = 0
+    return probs
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("kind", ["default", "greedynms", "diounms"])
+def test_nms_equals_the_row_loop_on_random_scenes(seed, kind):
+    """Clusters (long suppression chains), identical boxes, tied probabilities, tiny and
+    huge boxes, up to 600 candidates; 5 classes shared by most candidates, or 40 classes
+    with a few candidates each (the two ways pairs are found)."""
+    g = torch.Generator().manual_seed(seed)
+    n = int(torch.randint(2, 600, (1,), generator=g))
+    centres = torch.rand(6, 2, generator=g)
+    xy = centres[torch.randint(0, 6, (n,), generator=g)] + torch.randn(n, 2, generator=g) * 0.03
+    wh = torch.rand(n, 2, generator=g) ** 3 * 0.5 + 1e-4
+    boxes = torch.cat([xy, wh], 1)
+    boxes[n // 2:n // 2 + 5] = boxes[n // 2]  # identical boxes
+    dense = (torch.rand(n, 5, generator=g) * 8).floor() / 8  # many ties, many zeros
+    sparse = dense.repeat(1, 8) * (torch.rand(n, 40, generator=g) < 0.05)  # few per class
+    for probs in (dense, sparse):
+        for thresh in (0.3, 0.45, 0.7):
+            torch.testing.assert_close(nms(boxes, probs, thresh, kind, 0.35),
+                                       row_loop_nms(boxes, probs, thresh, kind, 0.35),
+                                       rtol=0, atol=0)
+
+
 def test_candidates_threshold_and_letterbox():
     # one 416x416 net, image 832x416 letterboxed to 416x208 (dh = 104 px each side)
     pred = torch.tensor([[208.0, 208.0, 100.0, 50.0, 0.9, 0.5, 0.2],
