@@ -140,16 +140,12 @@ class MapAccumulator:
             match_iou[hit] = iou[np.arange(rows.size), best][hit]
         # TP/FP at conf_thresh: a match counts only if no earlier pair of this image,
         # at any probability, took the same truth (Darknet's per-image "found" scan).
-        seen: set[int] = set()
-        for k in range(rows.size):
-            t = int(match[k])
-            if prob[k] > self.conf_thresh:
-                if t >= 0 and t not in seen:
-                    self._iou_sum += match_iou[k]
-                    self.tp[cls[k]] += 1
-                else:
-                    self.fp[cls[k]] += 1
-            seen.add(t)
+        first = _first_claims(match)
+        above = prob > self.conf_thresh
+        np.add.at(self.tp, cls[above & first], 1)
+        np.add.at(self.fp, cls[above & ~first], 1)
+        for v in match_iou[above & first]:  # Darknet's float sum, in its order
+            self._iou_sum += v
         self._prob.append(prob.astype(np.float32))
         self._cls.append(cls)
         self._truth.append(np.where(match >= 0, match + self._unique_truths, -1))
@@ -163,13 +159,12 @@ class MapAccumulator:
         truth = np.concatenate(self._truth) if self._truth else np.zeros(0, np.int64)
         order = np.argsort(-prob, kind="stable")
         cls, truth = cls[order], truth[order]
-        # a ranked pair is a TP if it is the first to take its truth
-        first = np.zeros(truth.size, dtype=bool)
-        if truth.size:
-            matched = truth >= 0
-            _, first_idx = np.unique(truth[matched], return_index=True)
-            first[np.flatnonzero(matched)[first_idx]] = True
-        ap = np.array([_average_precision(first, cls == c, int(self.truths[c]), points)
+        first = _first_claims(truth)  # a ranked pair is a TP if it takes its truth first
+        # a class's curve only moves at its own pairs, so each class ranks its own
+        by_class = np.argsort(cls, kind="stable")
+        bounds = np.searchsorted(cls[by_class], np.arange(self.classes + 1))
+        ap = np.array([_average_precision(first[by_class[bounds[c]:bounds[c + 1]]],
+                                          int(self.truths[c]), points)
                        for c in range(self.classes)], dtype=np.float64)
         n = int(self.tp.sum() + self.fp.sum())
         avg_iou = float(self._iou_sum / np.float32(n)) if n else 0.0
@@ -177,14 +172,23 @@ class MapAccumulator:
                          int(prob.size), self.iou_thresh, self.conf_thresh, points)
 
 
-def _average_precision(is_tp: np.ndarray, of_class: np.ndarray, truths: int,
-                       points: int) -> float:
-    """One class's AP over the global ranking, as Darknet's PR loop computes it."""
+def _first_claims(truth: np.ndarray) -> np.ndarray:
+    """For pairs in order, whether each is the first to claim its matched truth (-1: none)."""
+    first = np.zeros(truth.size, dtype=bool)
+    matched = np.flatnonzero(truth >= 0)
+    _, first_idx = np.unique(truth[matched], return_index=True)
+    first[matched[first_idx]] = True
+    return first
+
+
+def _average_precision(is_tp: np.ndarray, truths: int, points: int) -> float:
+    """One class's AP from its pairs in rank order (TP or not), as Darknet's PR loop
+    computes it over the global ranking (other classes' ranks leave the curve as is)."""
     n = is_tp.size
     if n == 0:
         return 0.0
-    tp = np.cumsum(is_tp & of_class).astype(np.float64)
-    fp = np.cumsum(~is_tp & of_class).astype(np.float64)
+    tp = np.cumsum(is_tp).astype(np.float64)
+    fp = np.cumsum(~is_tp).astype(np.float64)
     precision = np.divide(tp, tp + fp, out=np.zeros(n), where=(tp + fp) > 0)
     recall = tp / truths if truths else np.zeros(n)
     best_after = np.maximum.accumulate(precision[::-1])[::-1]
