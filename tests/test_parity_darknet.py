@@ -27,15 +27,17 @@ def forward_results(ref_models):
     """name -> (model heads, model output, ref); computed once per cfg."""
     cache = {}
 
-    def get(name):
-        if name not in cache:
+    def get(name, path="model"):
+        if (name, path) not in cache:
             ref = ref_models.ref(name)
             model = Darknet(ref_models.cfg(name)).eval()
             model.load_weights(ref_models.weights(name))
-            heads, out = head_inputs(model, torch.from_numpy(ref["input"]))
+            run = model if path == "model" else model.for_inference()  # the fast path
+            heads, out = head_inputs(run, torch.from_numpy(ref["input"]))
             cache.clear()  # keep one big model's results at a time
-            cache[name] = (_heads_shape(model), [h.numpy() for h in heads], out[0], ref)
-        return cache[name]
+            cache[(name, path)] = (_heads_shape(model), [h.contiguous().numpy() for h in heads],
+                                   out[0], ref)
+        return cache[(name, path)]
 
     return get
 
@@ -49,9 +51,10 @@ def test_reference_weights_regenerate(ref_models, name):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("path", ["model", "fast"])
 @pytest.mark.parametrize("name", FWD_REFS)
-def test_raw_heads_match_darknet(forward_results, name):
-    _shapes, heads, _out, ref = forward_results(name)
+def test_raw_heads_match_darknet(forward_results, name, path):
+    _shapes, heads, _out, ref = forward_results(name, path)
     assert len(heads) == len(ref["meta"]["heads"])
     for k, head in enumerate(heads):
         expected = ref[f"dn_yolo_in_{k}"]
@@ -61,9 +64,10 @@ def test_raw_heads_match_darknet(forward_results, name):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("path", ["model", "fast"])
 @pytest.mark.parametrize("name", FWD_REFS)
-def test_decoded_detections_match_darknet(forward_results, name):
-    shapes, _heads, out, ref = forward_results(name)
+def test_decoded_detections_match_darknet(forward_results, name, path):
+    shapes, _heads, out, ref = forward_results(name, path)
     meta = ref["meta"]
     net = (meta["net_w"], meta["net_h"])
     thresh = meta["det_thresh"]

@@ -2,7 +2,7 @@
 
 Each module holds one command group's parsing and printing: ``detect`` (detect,
 detector test), ``train``, ``evaluate`` (map, valid, calc_anchors, eval coco),
-``convert`` (partial, convert).
+``convert`` (partial, convert), ``benchmark``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 import click
 
 from ..errors import DarknetError
-from . import convert, detect, evaluate, train  # noqa: F401  (they register the commands)
+from . import benchmark, convert, detect, evaluate, train  # noqa: F401  (they register)
 from .app import cli
 
 

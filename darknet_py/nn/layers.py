@@ -256,7 +256,7 @@ class Yolo(DarknetLayer):
     def activate(self, x: Tensor) -> Tensor:
         """Darknet's ``l.output`` of this layer, shaped (N, A, 5+C, H, W)."""
         n, _, h, w = x.shape
-        p = x.view(n, self.num_anchors, 5 + self.classes, h, w)
+        p = x.reshape(n, self.num_anchors, 5 + self.classes, h, w)
         if not self.new_coords:
             p = torch.cat([torch.sigmoid(p[:, :, 0:2]), p[:, :, 2:4],
                            torch.sigmoid(p[:, :, 4:])], 2)

@@ -95,6 +95,17 @@ class Darknet(nn.Module):
         return [(self.layers[i].num_anchors, self.shapes[i].h, self.shapes[i].w)
                 for i in self.yolo_indices]
 
+    def for_inference(self, dtype: torch.dtype = torch.float32, channels_last: bool = True,
+                      compile: bool = False, exact: bool = True,
+                      device: torch.device | str | None = None) -> nn.Module:
+        """A new, forward-only module with this model's eval-mode contract, made for speed:
+        batch norm folded, ``channels_last``, outputs released after their last use,
+        optionally ``torch.compile``-d, on ``device`` (default: this model's; see
+        ``darknet_py.infer.accelerate``).  This model is not changed."""
+        from ..infer.accelerate import for_inference
+
+        return for_inference(self, dtype, channels_last, compile, exact, device)
+
     # ------------------------------------------------------------------ weights
     def load_weights(self, path: str | Path, upto: int | None = None) -> LoadReport:
         """Load a Darknet ``.weights`` file (see ``darknet_py.io.weights.load_weights``)."""

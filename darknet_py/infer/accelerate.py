@@ -1,0 +1,148 @@
+"""A forward-only copy of a model for fast inference (``Darknet.for_inference``).
+
+The copy computes what the model computes in eval mode, with:
+
+- batch norm folded into the convolution (in float64, then cast), so each
+  ``[convolutional]`` is one conv with a bias and its activation;
+- an optional memory format (``channels_last`` suits CPU and tensor cores) and dtype;
+- every intermediate output released right after the last layer that reads it;
+- optionally ``torch.compile`` with inductor's weight freezing.
+
+The model it is made from is not changed.  In float32 the outputs stay within Darknet's
+parity gates (folding moves them by about 1e-6 relative); keep TF32 off on CUDA for that
+(``exact=True`` does, for the duration of each call).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+
+import torch
+from torch import Tensor, nn
+
+from ..nn.layers import Convolutional, DarknetLayer, Yolo
+from ..nn.model import Darknet
+
+log = logging.getLogger(__name__)
+
+
+class FusedConv(DarknetLayer):
+    """A ``[convolutional]`` with its batch norm folded in: ``act(conv(x) + bias)``."""
+
+    def __init__(self, layer: Convolutional):
+        super().__init__()
+        conv = layer.conv
+        self.conv = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
+                              conv.stride, conv.padding, groups=conv.groups, bias=True)
+        with torch.no_grad():
+            w = conv.weight.detach().double()
+            if layer.bn is None:
+                b = conv.bias.detach().double()
+            else:
+                bn = layer.bn
+                scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+                w = w * scale[:, None, None, None]
+                b = bn.bias.double() - bn.running_mean.double() * scale
+            self.conv.weight.copy_(w.float())
+            self.conv.bias.copy_(b.float())
+        self.act = copy.deepcopy(layer.act)
+
+    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
+        return self.act(self.conv(x))
+
+
+def release_schedule(modules: list[nn.Module]) -> list[tuple[int, ...]]:
+    """For each layer, the earlier outputs no later layer reads once it has run."""
+    last_use: dict[int, int] = {}
+    for k, m in enumerate(modules):
+        for i in getattr(m, "sources", ()):
+            last_use[i] = k
+    release: list[list[int]] = [[] for _ in modules]
+    for i, k in last_use.items():
+        release[k].append(i)
+    return [tuple(r) for r in release]
+
+
+class InferenceDarknet(nn.Module):
+    """The eval-mode forward of a ``Darknet`` model, made for speed (see the module doc).
+
+    ``model(x)`` returns what the source model returns in eval mode: ``N x B x (5+C)``.
+    ``width``, ``height``, ``head_shapes``, ``yolo_sections`` and ``net`` are the source's.
+    """
+
+    def __init__(self, model: Darknet, dtype: torch.dtype = torch.float32,
+                 memory_format: torch.memory_format = torch.channels_last,
+                 exact: bool = True, device: torch.device | str | None = None):
+        super().__init__()
+        layers = [FusedConv(m) if isinstance(m, Convolutional) else copy.deepcopy(m)
+                  for m in model.layers]
+        self.layers = nn.ModuleList(layers)
+        self.release = release_schedule(layers)
+        referenced = {i for m in layers for i in getattr(m, "sources", ())}
+        self.keep = tuple(i in referenced for i in range(len(layers)))
+        self.yolo = tuple(isinstance(m, Yolo) for m in layers)
+        self.memory_format = memory_format
+        self.exact = exact
+        self.cfg = model.cfg
+        self.width, self.height = model.width, model.height
+        self.shapes = model.shapes
+        self.header, self.names = model.header, model.names
+        if device is None:
+            p = next(model.parameters(), None)
+            device = p.device if p is not None else "cpu"
+        self.to(device=device, dtype=dtype, memory_format=memory_format)
+        self.eval()
+
+    # the source model's description, for Detector and reports
+    net = property(lambda self: self.cfg.net)
+    yolo_sections = property(lambda self: self.cfg.yolo_layers)
+    yolo_indices = property(lambda self: [i for i, y in enumerate(self.yolo) if y])
+    num_classes = property(lambda self: self.yolo_sections[0].classes)
+    head_shapes = property(lambda self: [(self.layers[i].num_anchors, self.shapes[i].h,
+                                          self.shapes[i].w) for i in self.yolo_indices])
+
+    def _precision(self):
+        if self.exact and torch.backends.cudnn.allow_tf32:
+            return _tf32_off()
+        return contextlib.nullcontext()
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.to(memory_format=self.memory_format)
+        outputs: list[Tensor | None] = []
+        heads: list[Tensor] = []
+        with self._precision():
+            for layer, release, keep, is_yolo in zip(self.layers, self.release, self.keep,
+                                                     self.yolo):
+                x = layer(x, outputs)
+                outputs.append(x if keep else None)
+                for i in release:
+                    outputs[i] = None
+                if is_yolo:
+                    heads.append(x)
+        return torch.cat(heads, 1)
+
+
+@contextlib.contextmanager
+def _tf32_off():
+    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
+
+
+def for_inference(model: Darknet, dtype: torch.dtype = torch.float32,
+                  channels_last: bool = True, compile: bool = False, exact: bool = True,
+                  device: torch.device | str | None = None) -> nn.Module:
+    """A new module with ``model``'s eval-mode contract, made for speed, on ``device``
+    (default: the model's); ``compile`` wraps it in ``torch.compile`` (inductor, weights
+    frozen into the graph)."""
+    fast = InferenceDarknet(model, dtype,
+                            torch.channels_last if channels_last else torch.contiguous_format,
+                            exact, device)
+    if not compile:
+        return fast
+    return torch.compile(fast, options={"freezing": True})  # attributes read through

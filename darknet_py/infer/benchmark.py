@@ -1,0 +1,151 @@
+"""``darknet-py benchmark``: a model's size and cost, its latency and throughput, and its
+latency next to OpenCV's DNN module measured in the same process.
+
+The two are timed in alternating blocks, so both see the same machine state; the ratio
+is ours over OpenCV's median.  BFLOPs are counted as Darknet counts them at load time
+(2 * weights * output cells for each convolution).
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..errors import DarknetError
+from ..nn.layers import Convolutional
+from ..nn.model import Darknet
+
+
+def conv_bflops(model: Darknet) -> list[float]:
+    """Darknet's BFLOPs of every layer (convolutions; 0 for the others) at the model's size."""
+    out = []
+    for layer, shape in zip(model.layers, model.shapes):
+        if isinstance(layer, Convolutional):
+            weights = layer.conv.weight.numel()
+            out.append(2.0 * weights * shape.h * shape.w / 1e9)
+        else:
+            out.append(0.0)
+    return out
+
+
+def median_ms(fn: Callable[[], object], runs: int, sync: Callable[[], None]) -> list[float]:
+    """Milliseconds of each of ``runs`` calls of ``fn``."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+@dataclass
+class BenchmarkResult:
+    """What ``darknet-py benchmark`` reports (times in milliseconds, per batch)."""
+
+    cfg: str
+    size: tuple[int, int]
+    batch: int
+    device: str
+    precision: str
+    compiled: bool
+    parameters: int
+    bflops: float  # per image, Darknet's count
+    median_ms: float
+    min_ms: float
+    images_per_s: float
+    tflops_per_s: float
+    peak_memory_mb: float
+    compile_s: float = 0.0
+    opencv_median_ms: float | None = None
+    ratio_to_opencv: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The printed report."""
+        w, h = self.size
+        out = [f"{self.cfg}: {w}x{h}, batch {self.batch}, {self.device}, {self.precision}"
+               f"{', compiled' if self.compiled else ''}",
+               f"parameters {self.parameters:,}, {self.bflops:.3f} BFLOPs per image",
+               f"latency median {self.median_ms:.2f} ms, min {self.min_ms:.2f} ms; "
+               f"{self.images_per_s:.1f} img/s; {self.tflops_per_s:.3f} TFLOP/s; "
+               f"peak memory {self.peak_memory_mb:.0f} MB"]
+        if self.compiled:
+            out.append(f"compile time {self.compile_s:.1f} s")
+        if self.opencv_median_ms is not None:
+            out.append(f"OpenCV DNN median {self.opencv_median_ms:.2f} ms; ratio "
+                       f"{self.ratio_to_opencv:.2f} (ours / OpenCV, alternating blocks)")
+        return out + self.notes
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _opencv_net(model: Darknet, folder: Path):
+    import cv2
+
+    if not hasattr(cv2.dnn, "readNetFromDarknet"):
+        raise DarknetError(f"--vs-opencv needs OpenCV's Darknet importer, which OpenCV "
+                           f"{cv2.__version__} does not have (opencv-python < 5 does)")
+    cfg, weights = folder / "model.cfg", folder / "model.weights"
+    cfg.write_text(model.cfg_text)
+    model.save_weights(weights)
+    cv2.setNumThreads(torch.get_num_threads())
+    return cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
+
+
+def run_benchmark(model: Darknet, batch: int = 1, device: str = "cpu", half: bool = False,
+                  compile: bool = False, vs_opencv: bool = False, runs: int = 20,
+                  blocks: int = 3, seed: int = 0) -> BenchmarkResult:
+    """Time ``model``'s fast inference module on random input of the model's size."""
+    dev = torch.device(device)
+    dtype = torch.float16 if half else torch.float32
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    start = time.perf_counter()
+    fast = model.for_inference(dtype=dtype, compile=compile, device=dev)
+    x = torch.rand(batch, 3, model.height, model.width, generator=torch.Generator()
+                   .manual_seed(seed)).to(dev, dtype)
+    with torch.no_grad():
+        fast(x)
+        sync()
+    compile_s = time.perf_counter() - start if compile else 0.0
+    ours: list[float] = []
+    theirs: list[float] = []
+    with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
+        net = _opencv_net(model, Path(tmp)) if vs_opencv else None
+        blob = x.float().cpu().numpy() if net is not None else None
+        per_block = max(1, runs // blocks)
+
+        def opencv() -> None:
+            net.setInput(blob)
+            net.forward(net.getUnconnectedOutLayersNames())
+
+        for _ in range(blocks):
+            ours += median_ms(lambda: fast(x), per_block, sync)
+            if net is not None:
+                opencv()  # the first call of a block warms OpenCV's caches, as ours was
+                theirs += median_ms(opencv, per_block, lambda: None)
+    med = statistics.median(ours)
+    bflops = sum(conv_bflops(model))
+    peak = (torch.cuda.max_memory_allocated(dev) / 2 ** 20 if dev.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    result = BenchmarkResult(
+        model.cfg.path, (model.width, model.height), batch, str(dev),
+        "fp16" if half else "fp32", compile, sum(p.numel() for p in model.parameters()),
+        bflops, med, min(ours), batch * 1000 / med, bflops * batch / med,
+        peak, compile_s)
+    if theirs:
+        result.opencv_median_ms = statistics.median(theirs)
+        result.ratio_to_opencv = med / result.opencv_median_ms
+    if dev.type == "cpu":
+        result.notes.append("peak memory on the CPU is the process's peak resident size")
+    return result
