@@ -9,6 +9,7 @@ import click
 
 from .. import assets
 from ..io.checkpoint import load
+from ..io.data import read_image_list
 from ..nn.model import Darknet
 from .app import cli
 from .options import device_name
@@ -26,9 +27,12 @@ from .options import device_name
               help="torch.compile with inductor's weight freezing (compile time reported).")
 @click.option("--vs-opencv", is_flag=True,
               help="Also time OpenCV's DNN module on the same model, in alternating blocks.")
+@click.option("--int8", "int8_list", default=None,
+              help="Time an int8 version (CPU, ONNX Runtime) calibrated on this image list.")
 @click.option("--runs", type=click.IntRange(3), default=30, show_default=True)
 @click.option("--json", "json_out", default=None, help="Also write the figures as JSON.")
-def benchmark(cfg, weights, size, batch, device, half, compile_, vs_opencv, runs, json_out):
+def benchmark(cfg, weights, size, batch, device, half, compile_, int8_list, vs_opencv, runs,
+              json_out):
     """Time a model: darknet-py benchmark CFG [WEIGHTS] (random weights without WEIGHTS)."""
     from ..infer.benchmark import run_benchmark
 
@@ -44,7 +48,11 @@ def benchmark(cfg, weights, size, batch, device, half, compile_, vs_opencv, runs
                 layer.bn.running_var.fill_(1.0)
     if size and (size, size) != (model.width, model.height):
         model = model.resized(size, size)
-    result = run_benchmark(model.eval(), batch, dev, half, compile_, vs_opencv, runs)
+    if int8_list and (half or compile_ or not dev.startswith("cpu")):
+        raise click.UsageError("--int8 runs on the CPU, without --half or --compile")
+    images = read_image_list(int8_list) if int8_list else None
+    result = run_benchmark(model.eval(), batch, dev, half, compile_, vs_opencv, runs,
+                           int8_images=images)
     for line in result.lines():
         click.echo(line)
     if json_out:

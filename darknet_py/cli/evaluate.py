@@ -26,9 +26,11 @@ from .options import device_name, eval_options
               help="IoU a detection needs with a truth to count as found.")
 @click.option("-points", "--points", type=click.IntRange(0), default=0, show_default=True,
               help="0: area under the curve; 11: VOC2007; 101: COCO.")
+@click.option("--int8", "int8_list", default=None,
+              help="Evaluate an int8 version (CPU, ONNX Runtime) calibrated on this list.")
 @eval_options
-def detector_map(data, cfg, weights, thresh, iou_thresh, points, letter_box, device, gpu_index,
-                 batch_size):
+def detector_map(data, cfg, weights, thresh, iou_thresh, points, int8_list, letter_box, device,
+                 gpu_index, batch_size):
     """Mean average precision on the .data file's valid list: darknet-py detector map DATA
     CFG WEIGHTS."""
     from ..eval.map import evaluate_map
@@ -37,6 +39,12 @@ def detector_map(data, cfg, weights, thresh, iou_thresh, points, letter_box, dev
     images = data_cfg.image_list("valid", "train")
     names = data_cfg.names()
     model = load(weights, cfg)
+    if int8_list:
+        from ..infer.quantize import quantize_int8
+
+        if not device_name(device, gpu_index).startswith("cpu"):
+            raise click.UsageError("--int8 runs on the CPU")
+        model = quantize_int8(model.eval(), read_image_list(int8_list))
     click.echo("\n calculation mAP (mean average precision)...")
     start = time.perf_counter()
     result = evaluate_map(model, images, model.num_classes, iou_thresh, thresh, points,

@@ -77,8 +77,9 @@ class BenchmarkResult:
                f"latency median {self.median_ms:.2f} ms, min {self.min_ms:.2f} ms; "
                f"{self.images_per_s:.1f} img/s; {self.tflops_per_s:.3f} TFLOP/s; "
                f"peak memory {self.peak_memory_mb:.0f} MB"]
-        if self.compiled:
-            out.append(f"compile time {self.compile_s:.1f} s")
+        if self.compile_s:
+            out.append(f"{'compile' if self.compiled else 'quantization'} time "
+                       f"{self.compile_s:.1f} s")
         if self.opencv_median_ms is not None:
             out.append(f"OpenCV DNN median {self.opencv_median_ms:.2f} ms; ratio "
                        f"{self.ratio_to_opencv:.2f} (ours / OpenCV, alternating blocks)")
@@ -103,21 +104,28 @@ def _opencv_net(model: Darknet, folder: Path):
 
 def run_benchmark(model: Darknet, batch: int = 1, device: str = "cpu", half: bool = False,
                   compile: bool = False, vs_opencv: bool = False, runs: int = 20,
-                  blocks: int = 3, seed: int = 0) -> BenchmarkResult:
-    """Time ``model``'s fast inference module on random input of the model's size."""
+                  blocks: int = 3, seed: int = 0,
+                  int8_images: list[str] | None = None) -> BenchmarkResult:
+    """Time ``model``'s fast inference module (or, with ``int8_images`` to calibrate on,
+    its int8 ONNX Runtime version) on random input of the model's size."""
     dev = torch.device(device)
     dtype = torch.float16 if half else torch.float32
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     start = time.perf_counter()
-    fast = model.for_inference(dtype=dtype, compile=compile, device=dev)
+    if int8_images:
+        from .quantize import quantize_int8
+
+        fast = quantize_int8(model, int8_images)
+    else:
+        fast = model.for_inference(dtype=dtype, compile=compile, device=dev)
     x = torch.rand(batch, 3, model.height, model.width, generator=torch.Generator()
                    .manual_seed(seed)).to(dev, dtype)
     with torch.no_grad():
         fast(x)
         sync()
-    compile_s = time.perf_counter() - start if compile else 0.0
+    compile_s = time.perf_counter() - start if compile or int8_images else 0.0
     ours: list[float] = []
     theirs: list[float] = []
     with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
@@ -140,7 +148,8 @@ def run_benchmark(model: Darknet, batch: int = 1, device: str = "cpu", half: boo
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     result = BenchmarkResult(
         model.cfg.path, (model.width, model.height), batch, str(dev),
-        "fp16" if half else "fp32", compile, sum(p.numel() for p in model.parameters()),
+        "int8" if int8_images else "fp16" if half else "fp32", compile,
+        sum(p.numel() for p in model.parameters()),
         bflops, med, min(ours), batch * 1000 / med, bflops * batch / med,
         peak, compile_s)
     if theirs:
