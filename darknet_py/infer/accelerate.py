@@ -103,8 +103,8 @@ class InferenceDarknet(nn.Module):
     head_shapes = property(lambda self: [(self.layers[i].num_anchors, self.shapes[i].h,
                                           self.shapes[i].w) for i in self.yolo_indices])
 
-    def _precision(self):
-        if self.exact and torch.backends.cudnn.allow_tf32:
+    def _precision(self, x: Tensor):
+        if self.exact and x.is_cuda and torch.backends.cudnn.allow_tf32:
             return _tf32_off()
         return contextlib.nullcontext()
 
@@ -112,7 +112,7 @@ class InferenceDarknet(nn.Module):
         x = x.to(memory_format=self.memory_format)
         outputs: list[Tensor | None] = []
         heads: list[Tensor] = []
-        with self._precision():
+        with self._precision(x):
             for layer, release, keep, is_yolo in zip(self.layers, self.release, self.keep,
                                                      self.yolo):
                 x = layer(x, outputs)

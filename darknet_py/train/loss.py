@@ -64,33 +64,31 @@ class LossFigures:
 
     def costs(self) -> Tensor:
         """Darknet's ``l.cost`` of each head, as a tensor."""
-        out = []
-        for (iou, iou_loss, giou_loss, total, no_box), s, count in zip(
-                self.sums, self.sections, self.counts):
-            if s.iou_loss == "mse" or not s.show_details:
-                out.append(total)
-            else:
-                part = giou_loss if s.iou_loss == "giou" else iou_loss
-                out.append(s.iou_normalizer * part / max(count, 1) + s.obj_normalizer * no_box)
-        return torch.stack(out)
+        return torch.stack([_cost(s, count, *sums) for sums, s, count in
+                            zip(self.sums, self.sections, self.counts)])
 
     def stats(self, values: list[list[float]] | None = None) -> list[HeadStats]:
         """The per-head figures as numbers (``values``: ``sums.tolist()`` if already
         fetched, to share one device transfer)."""
         values = self.sums.tolist() if values is None else values
         out = []
-        for (iou, iou_loss, giou_loss, total, no_box), s, count, index in zip(
-                values, self.sections, self.counts, self.indices):
-            div = max(count, 1)
+        for sums, s, count, index in zip(values, self.sections, self.counts, self.indices):
+            iou, _, _, total, no_box = sums
             class_loss = s.obj_normalizer * no_box
-            if s.iou_loss == "mse" or not s.show_details:
-                cost = total
-            else:
-                part = giou_loss if s.iou_loss == "giou" else iou_loss
-                cost = s.iou_normalizer * part / div + class_loss
-            out.append(HeadStats(index, iou / div, count, class_loss / self.batch,
-                                 (total - class_loss) / self.batch, total / self.batch, cost))
+            out.append(HeadStats(index, iou / max(count, 1), count, class_loss / self.batch,
+                                 (total - class_loss) / self.batch, total / self.batch,
+                                 _cost(s, count, *sums)))
         return out
+
+
+def _cost(s: YoloSection, count: int, iou, iou_loss, giou_loss, total, no_box):
+    """``l.cost`` from a head's sums (numbers or tensors): sum(delta^2) for mse (or without
+    show_details), else the averaged IoU (GIoU) loss plus obj_normalizer * sum(delta^2)
+    without the box entries."""
+    if s.iou_loss == "mse" or not s.show_details:
+        return total
+    part = giou_loss if s.iou_loss == "giou" else iou_loss
+    return s.iou_normalizer * part / max(count, 1) + s.obj_normalizer * no_box
 
 
 class DarknetLoss:
