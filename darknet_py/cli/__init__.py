@@ -2,7 +2,7 @@
 
 Each module holds one command group's parsing and printing: ``detect`` (detect,
 detector test), ``train``, ``evaluate`` (map, valid, calc_anchors, eval coco),
-``convert`` (partial, convert), ``benchmark``.
+``convert`` (partial, convert), ``benchmark``, ``cfg`` (show, diff).
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import sys
 import click
 
 from ..errors import DarknetError
-from . import benchmark, convert, detect, evaluate, train  # noqa: F401  (they register)
+from . import benchmark, cfg, convert, detect, evaluate, train  # noqa: F401  (they register)
 from .app import cli
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes become one ``darknet-py: error: ...`` line and exit 1."""
     try:
-        cli.main(args=argv, prog_name="darknet-py", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="darknet-py", standalone_mode=False)
     except DarknetError as exc:
         click.echo(f"darknet-py: error: {exc}", err=True)
         return 1
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    return 0
+    return code if isinstance(code, int) else 0  # a command's own exit status (cfg diff)
 
 
 if __name__ == "__main__":

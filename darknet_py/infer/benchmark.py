@@ -3,7 +3,7 @@ latency next to OpenCV's DNN module measured in the same process.
 
 The two are timed in alternating blocks, so both see the same machine state; the ratio
 is ours over OpenCV's median.  BFLOPs are counted as Darknet counts them at load time
-(2 * weights * output cells for each convolution).
+(``nn/cost.py``).
 """
 
 from __future__ import annotations
@@ -19,20 +19,8 @@ from typing import Callable
 import torch
 
 from ..errors import DarknetError
-from ..nn.layers import Convolutional
+from ..nn.cost import layer_bflops, parameter_count
 from ..nn.model import Darknet
-
-
-def conv_bflops(model: Darknet) -> list[float]:
-    """Darknet's BFLOPs of every layer (convolutions; 0 for the others) at the model's size."""
-    out = []
-    for layer, shape in zip(model.layers, model.shapes):
-        if isinstance(layer, Convolutional):
-            weights = layer.conv.weight.numel()
-            out.append(2.0 * weights * shape.h * shape.w / 1e9)
-        else:
-            out.append(0.0)
-    return out
 
 
 def median_ms(fn: Callable[[], object], runs: int, sync: Callable[[], None]) -> list[float]:
@@ -143,13 +131,13 @@ def run_benchmark(model: Darknet, batch: int = 1, device: str = "cpu", half: boo
                 opencv()  # the first call of a block warms OpenCV's caches, as ours was
                 theirs += median_ms(opencv, per_block, lambda: None)
     med = statistics.median(ours)
-    bflops = sum(conv_bflops(model))
+    bflops = sum(layer_bflops(list(model.layers), model.shapes))
     peak = (torch.cuda.max_memory_allocated(dev) / 2 ** 20 if dev.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     result = BenchmarkResult(
         model.cfg.path, (model.width, model.height), batch, str(dev),
         "int8" if int8_images else "fp16" if half else "fp32", compile,
-        sum(p.numel() for p in model.parameters()),
+        parameter_count(model),
         bflops, med, min(ours), batch * 1000 / med, bflops * batch / med,
         peak, compile_s)
     if theirs:
