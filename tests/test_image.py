@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from darknet_py import ImageError
 from darknet_py.image import decode_image, letterbox_image, load_image, resize_image
 from darknet_py.ops import letterbox_size
+
+from .conftest import ROOT
 
 
 def slow_resize(im: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -68,3 +71,33 @@ def test_decode_errors(tmp_path):
         decode_image(b"not an image", "x.jpg")
     with pytest.raises(ImageError, match="cannot decode"):
         decode_image(b"", "empty.jpg")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_tensor_resize_is_the_array_resize(seed):
+    """One implementation for numpy arrays and tensors (any device): identical floats."""
+    rng = np.random.default_rng(seed)
+    h, w, oh, ow = (int(v) for v in rng.integers(1, 200, 4))
+    im = rng.random((h, w, 3), dtype=np.float32)
+    t = torch.from_numpy(im)
+    assert np.array_equal(resize_image(t, ow, oh).numpy(), resize_image(im, ow, oh))
+    assert np.array_equal(letterbox_image(t, ow, oh).numpy(), letterbox_image(im, ow, oh))
+
+
+def test_resizing_on_the_device_detects_the_same(tmp_path):
+    import cv2
+
+    from darknet_py import Darknet, Detector
+
+    rng = np.random.default_rng(0)
+    paths = [str(ROOT / "darknet_py" / "assets" / "astronaut.jpg")]
+    for k, (h, w) in enumerate([(300, 500), (480, 200)]):
+        path = tmp_path / f"{k}.png"
+        cv2.imwrite(str(path), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        paths.append(str(path))
+    model = Darknet(ROOT / "cfg" / "yolov4-tiny.cfg", 160, 160)
+    model.load_weights(ROOT / "weights" / "yolov4-tiny.weights")
+    on_host = list(Detector(model.eval()).detect_paths(paths, batch_size=2))
+    on_device = list(Detector(model, resize_on_device=True).detect_paths(paths, batch_size=2))
+    for (_, a), (_, b) in zip(on_host, on_device):
+        assert torch.equal(a.probs, b.probs) and torch.equal(a.boxes, b.boxes)

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Sequence, Sized
 import numpy as np
 import torch
 
-from ..image import letterbox_image, load_image, resize_image
+from ..image import letterbox_image, load_image, load_rgb8, resize_image
 from ..nn.model import Darknet
 from ..ops.nms import nms, sort_like_darknet
 from .detections import Detections, candidates, darknet_order
@@ -53,10 +53,12 @@ class Detector:
     """
 
     def __init__(self, model: Darknet, config: DetectorConfig | None = None,
-                 device: str | torch.device = "cpu", half: bool = False):
+                 device: str | torch.device = "cpu", half: bool = False,
+                 resize_on_device: bool = False):
         self.config = config or DetectorConfig()
         self.device = torch.device(device)
         self.half = half
+        self.resize_on_device = resize_on_device
         self.model = inference_model(model, self.device, torch.float16 if half else torch.float32)
         last = model.yolo_sections[-1]
         self.nms_kind = self.config.nms_kind or last.nms_kind
@@ -66,15 +68,17 @@ class Detector:
         self.net_size = (model.width, model.height)
         self._order = darknet_order(model.head_shapes)
 
-    def preprocess(self, image: np.ndarray) -> np.ndarray:
-        """One RGB image -> network input (H x W x 3), stretched or letterboxed."""
+    def preprocess(self, image: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """One RGB image (array, or tensor on any device) -> network input (H x W x 3),
+        stretched or letterboxed."""
         w, h = self.net_size
         return letterbox_image(image, w, h) if self.letter_box else resize_image(image, w, h)
 
     @torch.no_grad()
-    def forward(self, batch: np.ndarray) -> torch.Tensor:
+    def forward(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Network input (N x H x W x 3 float32) -> decoded predictions (N x B x 5+C)."""
-        x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(self.device)
+        batch = torch.as_tensor(batch)
+        x = batch.permute(0, 3, 1, 2).contiguous().to(self.device)
         if self.half:
             x = x.half()
         return self.model(x).float()
@@ -97,8 +101,20 @@ class Detector:
         return [self.postprocess(p, (a.shape[1], a.shape[0])) for p, a in zip(pred, arrays)]
 
     def _load(self, path: str | Path) -> tuple[np.ndarray, tuple[int, int]]:
+        """Decoded (and, unless resized on the device, preprocessed) image and its size."""
+        if self.resize_on_device:
+            image = load_rgb8(path)
+            return image, (image.shape[1], image.shape[0])
         image = load_image(path)
         return self.preprocess(image), (image.shape[1], image.shape[0])
+
+    def _to_input(self, loaded: list[np.ndarray]) -> np.ndarray | torch.Tensor:
+        """A batch of network inputs from what ``_load`` returned: with ``resize_on_device``
+        the uint8 images go to the device and are scaled and resized there."""
+        if not self.resize_on_device:
+            return np.stack(loaded)
+        return torch.stack([self.preprocess(torch.from_numpy(im).to(self.device).float() / 255)
+                            for im in loaded])
 
     def detect_paths(self, paths: Iterable[str | Path], batch_size: int = 8,
                      workers: int = 4, progress: str | None = None
@@ -129,7 +145,7 @@ class Detector:
                     return
                 chunk = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
                 loaded = [future.result() for _, future in chunk]
-                pred = self.forward(np.stack([x for x, _ in loaded]))
+                pred = self.forward(self._to_input([x for x, _ in loaded]))
                 for (path, _), p, (_, size) in zip(chunk, pred, loaded):
                     yield path, self.postprocess(p, size)
 
