@@ -11,7 +11,8 @@ import torch
 
 from darknet_py import Darknet, Detector
 from darknet_py.cli import main
-from darknet_py.infer.accelerate import InferenceDarknet, release_schedule
+from darknet_py.infer.accelerate import InferenceDarknet
+from darknet_py.nn.model import LayerPlan
 
 from .conftest import ROOT
 
@@ -64,7 +65,7 @@ def test_detector_on_the_fast_path_finds_the_same():
 
 def test_outputs_are_released_after_their_last_reader():
     model = Darknet(ROOT / "cfg" / "yolov4-tiny.cfg", 64, 64)
-    release = release_schedule(list(model.layers))
+    release = LayerPlan.of(list(model.layers)).release
     readers = {}
     for k, layer in enumerate(model.layers):
         for i in getattr(layer, "sources", ()):

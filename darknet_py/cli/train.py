@@ -79,8 +79,9 @@ def detector_train(data, cfg, weights, calc_map, map_epochs, dont_show, clear, g
     if len(devices) > 1:
         train_distributed(config, devices)
         return
+    prints = not torchrun or os.environ["RANK"] == "0"
     bar = None
-    if sys.stderr.isatty() and (not torchrun or os.environ["RANK"] == "0"):
+    if sys.stderr.isatty() and prints:
         from tqdm import tqdm
 
         bar = tqdm(unit="it", leave=False)
@@ -97,5 +98,5 @@ def detector_train(data, cfg, weights, calc_map, map_epochs, dont_show, clear, g
     result = run(config, on_iteration, click.echo)
     if bar is not None:
         bar.close()
-    if result.stopped and (not torchrun or os.environ["RANK"] == "0"):
+    if result.stopped and prints:
         click.echo(f"stopped at iteration {result.iterations}; saved _last")

@@ -2,7 +2,7 @@
 Darknet's stretch and letterbox resizes (``resize``)."""
 
 from .decode import decode_image, decode_rgb8, load_image, load_rgb8
-from .resize import letterbox_image, resize_image
+from .resize import letterbox_image, network_input, resize_image
 
 __all__ = ["decode_image", "decode_rgb8", "letterbox_image", "load_image", "load_rgb8",
-           "resize_image"]
+           "network_input", "resize_image"]

@@ -64,3 +64,10 @@ def letterbox_image(im: np.ndarray | Tensor, w: int, h: int) -> np.ndarray | Ten
     top, left = (h - new_h) // 2, (w - new_w) // 2
     boxed[top: top + new_h, left: left + new_w] = resized
     return boxed
+
+
+def network_input(im: np.ndarray | Tensor, w: int, h: int,
+                  letter_box: bool) -> np.ndarray | Tensor:
+    """The ``w`` x ``h`` network input of an image: letterboxed or stretched, as the
+    cfg's ``letter_box`` says (Darknet's ``detector test`` preprocessing)."""
+    return letterbox_image(im, w, h) if letter_box else resize_image(im, w, h)

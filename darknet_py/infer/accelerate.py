@@ -22,8 +22,8 @@ import logging
 import torch
 from torch import Tensor, nn
 
-from ..nn.layers import Convolutional, DarknetLayer, Yolo
-from ..nn.model import Darknet
+from ..nn.layers import Convolutional, DarknetLayer
+from ..nn.model import Darknet, LayerPlan, LayersDescribed
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +53,7 @@ class FusedConv(DarknetLayer):
         return self.act(self.conv(x))
 
 
-def release_schedule(modules: list[nn.Module]) -> list[tuple[int, ...]]:
-    """For each layer, the earlier outputs no later layer reads once it has run."""
-    last_use: dict[int, int] = {}
-    for k, m in enumerate(modules):
-        for i in getattr(m, "sources", ()):
-            last_use[i] = k
-    release: list[list[int]] = [[] for _ in modules]
-    for i, k in last_use.items():
-        release[k].append(i)
-    return [tuple(r) for r in release]
-
-
-class InferenceDarknet(nn.Module):
+class InferenceDarknet(LayersDescribed, nn.Module):
     """The eval-mode forward of a ``Darknet`` model, made for speed (see the module doc).
 
     ``model(x)`` returns what the source model returns in eval mode: ``N x B x (5+C)``.
@@ -79,10 +67,7 @@ class InferenceDarknet(nn.Module):
         layers = [FusedConv(m) if isinstance(m, Convolutional) else copy.deepcopy(m)
                   for m in model.layers]
         self.layers = nn.ModuleList(layers)
-        self.release = release_schedule(layers)
-        referenced = {i for m in layers for i in getattr(m, "sources", ())}
-        self.keep = tuple(i in referenced for i in range(len(layers)))
-        self.yolo = tuple(isinstance(m, Yolo) for m in layers)
+        self.plan = LayerPlan.of(layers)
         self.memory_format = memory_format
         self.exact = exact
         self.cfg = model.cfg
@@ -95,32 +80,14 @@ class InferenceDarknet(nn.Module):
         self.to(device=device, dtype=dtype, memory_format=memory_format)
         self.eval()
 
-    # the source model's description, for Detector and reports
-    net = property(lambda self: self.cfg.net)
-    yolo_sections = property(lambda self: self.cfg.yolo_layers)
-    yolo_indices = property(lambda self: [i for i, y in enumerate(self.yolo) if y])
-    num_classes = property(lambda self: self.yolo_sections[0].classes)
-    head_shapes = property(lambda self: [(self.layers[i].num_anchors, self.shapes[i].h,
-                                          self.shapes[i].w) for i in self.yolo_indices])
-
     def _precision(self, x: Tensor):
         if self.exact and x.is_cuda and torch.backends.cudnn.allow_tf32:
             return _tf32_off()
         return contextlib.nullcontext()
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x.to(memory_format=self.memory_format)
-        outputs: list[Tensor | None] = []
-        heads: list[Tensor] = []
         with self._precision(x):
-            for layer, release, keep, is_yolo in zip(self.layers, self.release, self.keep,
-                                                     self.yolo):
-                x = layer(x, outputs)
-                outputs.append(x if keep else None)
-                for i in release:
-                    outputs[i] = None
-                if is_yolo:
-                    heads.append(x)
+            heads = self.plan.run(self.layers, x.to(memory_format=self.memory_format))
         return torch.cat(heads, 1)
 
 

@@ -23,7 +23,7 @@ from ..nn.cost import layer_bflops, parameter_count
 from ..nn.model import Darknet
 
 
-def median_ms(fn: Callable[[], object], runs: int, sync: Callable[[], None]) -> list[float]:
+def timed_calls(fn: Callable[[], object], runs: int, sync: Callable[[], None]) -> list[float]:
     """Milliseconds of each of ``runs`` calls of ``fn``."""
     times = []
     for _ in range(runs):
@@ -126,10 +126,10 @@ def run_benchmark(model: Darknet, batch: int = 1, device: str = "cpu", half: boo
             net.forward(net.getUnconnectedOutLayersNames())
 
         for _ in range(blocks):
-            ours += median_ms(lambda: fast(x), per_block, sync)
+            ours += timed_calls(lambda: fast(x), per_block, sync)
             if net is not None:
                 opencv()  # the first call of a block warms OpenCV's caches, as ours was
-                theirs += median_ms(opencv, per_block, lambda: None)
+                theirs += timed_calls(opencv, per_block, lambda: None)
     med = statistics.median(ours)
     bflops = sum(layer_bflops(list(model.layers), model.shapes))
     peak = (torch.cuda.max_memory_allocated(dev) / 2 ** 20 if dev.type == "cuda"

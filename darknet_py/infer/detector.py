@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Sequence, Sized
 import numpy as np
 import torch
 
-from ..image import letterbox_image, load_image, load_rgb8, resize_image
+from ..image import load_image, load_rgb8, network_input
 from ..nn.model import Darknet
 from ..ops.nms import nms, sort_like_darknet
 from .detections import Detections, candidates, darknet_order
@@ -71,8 +71,7 @@ class Detector:
     def preprocess(self, image: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """One RGB image (array, or tensor on any device) -> network input (H x W x 3),
         stretched or letterboxed."""
-        w, h = self.net_size
-        return letterbox_image(image, w, h) if self.letter_box else resize_image(image, w, h)
+        return network_input(image, *self.net_size, self.letter_box)
 
     @torch.no_grad()
     def forward(self, batch: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -24,23 +24,21 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import DarknetError
-from ..image import letterbox_image, load_image, resize_image
-from ..nn.model import Darknet
+from ..image import load_image, network_input
+from ..nn.model import CfgDescribed, Darknet
 from .export import export_onnx
 
 log = logging.getLogger(__name__)
 
 
 def _calibration_batches(model: Darknet, images: Sequence[str], count: int):
-    letter_box = bool(model.net.letter_box)
     for path in list(images)[:count]:
-        image = load_image(path)
-        w, h = model.width, model.height
-        x = letterbox_image(image, w, h) if letter_box else resize_image(image, w, h)
+        x = network_input(load_image(path), model.width, model.height,
+                          bool(model.net.letter_box))
         yield {"images": np.ascontiguousarray(x.transpose(2, 0, 1)[None], np.float32)}
 
 
-class Int8Darknet(nn.Module):
+class Int8Darknet(CfgDescribed, nn.Module):
     """``model(x)`` of a quantized ONNX Runtime session, with the source model's
     description (``cfg``, ``width``, ``height``, ``head_shapes``...) for ``Detector``."""
 
@@ -57,10 +55,6 @@ class Int8Darknet(nn.Module):
         self.header, self.names = model.header, model.names
         self.head_shapes = model.head_shapes
         self.eval()
-
-    net = property(lambda self: self.cfg.net)
-    yolo_sections = property(lambda self: self.cfg.yolo_layers)
-    num_classes = property(lambda self: self.yolo_sections[0].classes)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.session.run(None, {"images": x.detach().float().cpu().numpy()})[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,80 @@ if TYPE_CHECKING:
     from ..train.loss import DarknetLoss, HeadStats
 
 
-class Darknet(nn.Module):
+@dataclass(frozen=True)
+class LayerPlan:
+    """How outputs flow between layers: which outputs a later layer reads (``keep``),
+    which outputs each layer is the last to read (``release``, freed once it has run),
+    and which layers are ``[yolo]`` heads."""
+
+    keep: tuple[bool, ...]
+    release: tuple[tuple[int, ...], ...]
+    yolo: tuple[bool, ...]
+
+    @classmethod
+    def of(cls, modules: list[nn.Module]) -> LayerPlan:
+        last_use: dict[int, int] = {}
+        for k, m in enumerate(modules):
+            for i in getattr(m, "sources", ()):
+                last_use[i] = k
+        release: list[list[int]] = [[] for _ in modules]
+        for i, k in last_use.items():
+            release[k].append(i)
+        return cls(tuple(i in last_use for i in range(len(modules))),
+                   tuple(tuple(r) for r in release),
+                   tuple(isinstance(m, Yolo) for m in modules))
+
+    def run(self, layers: nn.ModuleList, x: Tensor) -> list[Tensor]:
+        """The outputs of the ``[yolo]`` layers for input ``x``, in cfg order."""
+        outputs: list[Tensor | None] = []
+        heads: list[Tensor] = []
+        for layer, keep, release, is_yolo in zip(layers, self.keep, self.release, self.yolo):
+            x = layer(x, outputs)
+            outputs.append(x if keep else None)
+            for i in release:
+                outputs[i] = None
+            if is_yolo:
+                heads.append(x)
+        return heads
+
+
+class CfgDescribed:
+    """What a module made from a cfg tells about itself (needs ``self.cfg``)."""
+
+    cfg: Cfg
+
+    @property
+    def net(self) -> NetSection:
+        """The parsed ``[net]`` section."""
+        return self.cfg.net
+
+    @property
+    def yolo_sections(self) -> list[YoloSection]:
+        return self.cfg.yolo_layers
+
+    @property
+    def num_classes(self) -> int:
+        return self.yolo_sections[0].classes
+
+
+class LayersDescribed(CfgDescribed):
+    """Also where the heads are (needs ``self.layers``, ``self.shapes``, ``self.plan``)."""
+
+    plan: LayerPlan
+    shapes: list[Shape]
+
+    @property
+    def yolo_indices(self) -> list[int]:
+        return [i for i, y in enumerate(self.plan.yolo) if y]
+
+    @property
+    def head_shapes(self) -> list[tuple[int, int, int]]:
+        """(anchors, rows, columns) of each ``[yolo]`` head, in cfg order."""
+        return [(self.layers[i].num_anchors, self.shapes[i].h, self.shapes[i].w)
+                for i in self.yolo_indices]
+
+
+class Darknet(LayersDescribed, nn.Module):
     """A Darknet network built from a cfg.
 
     ``layers[i]`` is the module of cfg layer ``i`` (``[net]`` not counted), so
@@ -39,9 +113,7 @@ class Darknet(nn.Module):
         self.height = height or self.cfg.net.height
         self.header = WeightsHeader()
         self.names: list[str] | None = None  # class names, when a checkpoint carries them
-        referenced = {i for m in modules for i in getattr(m, "sources", ())}
-        self._keep = tuple(i in referenced for i in range(len(modules)))
-        self._yolo = tuple(isinstance(m, Yolo) for m in modules)
+        self.plan = LayerPlan.of(modules)
 
     @classmethod
     def from_text(cls, text: str, path: str = "<string>", **kw) -> Darknet:
@@ -59,11 +131,6 @@ class Darknet(nn.Module):
 
     # ------------------------------------------------------------------ info
     @property
-    def net(self) -> NetSection:
-        """The parsed ``[net]`` section."""
-        return self.cfg.net
-
-    @property
     def cfg_text(self) -> str:
         """The cfg as text (as read, or written from the sections)."""
         return self.cfg.source_text
@@ -76,24 +143,6 @@ class Darknet(nn.Module):
     @seen.setter
     def seen(self, value: int) -> None:
         self.header.seen = int(value)
-
-    @property
-    def num_classes(self) -> int:
-        return self.yolo_sections[0].classes
-
-    @property
-    def yolo_indices(self) -> list[int]:
-        return [i for i, y in enumerate(self._yolo) if y]
-
-    @property
-    def yolo_sections(self) -> list[YoloSection]:
-        return self.cfg.yolo_layers
-
-    @property
-    def head_shapes(self) -> list[tuple[int, int, int]]:
-        """(anchors, rows, columns) of each ``[yolo]`` head, in cfg order."""
-        return [(self.layers[i].num_anchors, self.shapes[i].h, self.shapes[i].w)
-                for i in self.yolo_indices]
 
     def for_inference(self, dtype: torch.dtype = torch.float32, channels_last: bool = True,
                       compile: bool = False, exact: bool = True,
@@ -146,12 +195,5 @@ class Darknet(nn.Module):
 
     def heads(self, x: Tensor) -> list[Tensor]:
         """The outputs of the ``[yolo]`` layers, in cfg order; earlier outputs are kept only
-        while a later route/shortcut/sam reads them."""
-        outputs: list[Tensor | None] = []
-        heads: list[Tensor] = []
-        for layer, keep, is_yolo in zip(self.layers, self._keep, self._yolo):
-            x = layer(x, outputs)
-            outputs.append(x if keep else None)
-            if is_yolo:
-                heads.append(x)
-        return heads
+        until the last route/shortcut/sam that reads them."""
+        return self.plan.run(self.layers, x)
