@@ -12,6 +12,7 @@ import torch
 from darknet_py import Darknet, Detector
 from darknet_py.cli import main
 from darknet_py.infer.accelerate import InferenceDarknet
+from darknet_py.infer.graphs import CudaGraphReplay
 from darknet_py.nn.model import LayerPlan
 
 from .conftest import ROOT
@@ -93,3 +94,33 @@ def test_benchmark_command(capsys, tmp_path):
     figures = json.loads(out.read_text())
     assert figures["parameters"] == 6056606 and figures["median_ms"] > 0
     assert figures["bflops"] == pytest.approx(6.908 * (64 / 416) ** 2, rel=0.01)
+
+
+def test_cuda_graph_wrapper_runs_cpu_inputs_as_they_are():
+    model = _model(PROJECT_CFGS[0], 64)
+    graphed = model.for_inference(cuda_graphs=True)
+    assert isinstance(graphed, CudaGraphReplay)
+    assert (graphed.width, graphed.head_shapes) == (model.width, model.head_shapes)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(graphed(x), graphed.module(x), rtol=0, atol=0)
+    assert graphed._graphs == {}  # nothing captured for a CPU input
+
+
+def test_detector_fast_path_is_a_new_module():
+    model = _model(PROJECT_CFGS[0], 64)
+    detector = Detector(model, fast=True)
+    assert isinstance(detector.model, InferenceDarknet) and not model.training
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graph_replay_matches_eager_on_the_gpu():
+    model = _model(PROJECT_CFGS[0], 64)
+    eager = model.for_inference(device="cuda")
+    graphed = model.for_inference(device="cuda", cuda_graphs=True)
+    x = torch.rand(2, 3, 64, 64, device="cuda")
+    with torch.no_grad():
+        first, second = graphed(x), graphed(x * 0.5)  # the second replays the graph
+        torch.testing.assert_close(first, eager(x))
+        torch.testing.assert_close(second, eager(x * 0.5))
+    assert len(graphed._graphs) == 1

@@ -28,7 +28,7 @@ def test_voc_lines_are_one_based_and_clipped():
 def test_valid_writes_every_detection_of_the_valid_path(real_model, coco_names, tmp_path):
     images = [str(p) for p in IMAGES[:2]]
     config = DetectorConfig(thresh=VALID_THRESH, nms=VALID_NMS)
-    dets = Detector(real_model, config)(images)
+    dets = Detector(real_model, config, fast=True)(images)  # valid detects on the fused path
 
     files = validate_detector(real_model, images, tmp_path / "voc", coco_names)
     assert [f.name for f in files] == [f"comp4_det_test_{n}.txt" for n in coco_names]

@@ -29,10 +29,12 @@ from .options import device_name
               help="Also time OpenCV's DNN module on the same model, in alternating blocks.")
 @click.option("--int8", "int8_list", default=None,
               help="Time an int8 version (CPU, ONNX Runtime) calibrated on this image list.")
+@click.option("--no-graphs", is_flag=True, help="On CUDA, launch kernels one by one "
+              "instead of replaying a CUDA graph.")
 @click.option("--runs", type=click.IntRange(3), default=30, show_default=True)
 @click.option("--json", "json_out", default=None, help="Also write the figures as JSON.")
-def benchmark(cfg, weights, size, batch, device, half, compile_, int8_list, vs_opencv, runs,
-              json_out):
+def benchmark(cfg, weights, size, batch, device, half, compile_, int8_list, vs_opencv, no_graphs,
+              runs, json_out):
     """Time a model: darknet-py benchmark CFG [WEIGHTS] (random weights without WEIGHTS)."""
     from ..infer.benchmark import run_benchmark
 
@@ -52,7 +54,7 @@ def benchmark(cfg, weights, size, batch, device, half, compile_, int8_list, vs_o
         raise click.UsageError("--int8 runs on the CPU, without --half or --compile")
     images = read_image_list(int8_list) if int8_list else None
     result = run_benchmark(model.eval(), batch, dev, half, compile_, vs_opencv, runs,
-                           int8_images=images)
+                           int8_images=images, cuda_graphs=not no_graphs)
     for line in result.lines():
         click.echo(line)
     if json_out:

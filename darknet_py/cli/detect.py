@@ -25,7 +25,7 @@ def make_detector(model: Darknet, thresh: float, nms_thresh: float, letter_box: 
     dev = device_name(device, gpu_index)
     if half and not dev.startswith("cuda"):
         raise click.UsageError("--half needs --device cuda")
-    return Detector(model, config, dev, half)
+    return Detector(model, config, dev, half, fast=True)
 
 
 def print_detections(detector: Detector, names: list[str], images: Iterable[str], thresh: float,

@@ -48,7 +48,7 @@ def validate_detector(model: Darknet, images: Sequence[str], out_dir: str | Path
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = DetectorConfig(thresh=VALID_THRESH, nms=VALID_NMS, letter_box=letter_box)
-    detector = Detector(model, config, device)
+    detector = Detector(model, config, device, fast=True)  # fused, as Darknet detects
     results = detector.detect_paths(images, batch_size, progress="valid" if progress else None)
     classes = model.num_classes
     if kind == "coco":

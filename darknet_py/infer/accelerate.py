@@ -6,7 +6,8 @@ The copy computes what the model computes in eval mode, with:
   ``[convolutional]`` is one conv with a bias and its activation;
 - an optional memory format (``channels_last`` suits CPU and tensor cores) and dtype;
 - every intermediate output released right after the last layer that reads it;
-- optionally ``torch.compile`` with inductor's weight freezing.
+- optionally ``torch.compile`` with inductor's weight freezing;
+- optionally CUDA graphs, captured per input shape and replayed (``infer.graphs``).
 
 The model it is made from is not changed.  In float32 the outputs stay within Darknet's
 parity gates (folding moves them by about 1e-6 relative); keep TF32 off on CUDA for that
@@ -24,6 +25,7 @@ from torch import Tensor, nn
 
 from ..nn.layers import Convolutional, DarknetLayer
 from ..nn.model import Darknet, LayerPlan, LayersDescribed
+from .graphs import CudaGraphReplay
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +105,18 @@ def _tf32_off():
 
 def for_inference(model: Darknet, dtype: torch.dtype = torch.float32,
                   channels_last: bool = True, compile: bool = False, exact: bool = True,
-                  device: torch.device | str | None = None) -> nn.Module:
+                  device: torch.device | str | None = None,
+                  cuda_graphs: bool = False) -> nn.Module:
     """A new module with ``model``'s eval-mode contract, made for speed, on ``device``
     (default: the model's); ``compile`` wraps it in ``torch.compile`` (inductor, weights
-    frozen into the graph)."""
-    fast = InferenceDarknet(model, dtype,
-                            torch.channels_last if channels_last else torch.contiguous_format,
-                            exact, device)
-    if not compile:
-        return fast
-    return torch.compile(fast, options={"freezing": True})  # attributes read through
+    frozen into the graph); ``cuda_graphs`` replays a CUDA graph per input shape for
+    inputs on a CUDA device.  Attributes (``width``, ``head_shapes``, ...) read through
+    the wrappers."""
+    fast: nn.Module = InferenceDarknet(
+        model, dtype, torch.channels_last if channels_last else torch.contiguous_format,
+        exact, device)
+    if compile:
+        fast = torch.compile(fast, options={"freezing": True})
+    if cuda_graphs:
+        fast = CudaGraphReplay(fast)
+    return fast

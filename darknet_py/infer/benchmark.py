@@ -93,9 +93,11 @@ def _opencv_net(model: Darknet, folder: Path):
 def run_benchmark(model: Darknet, batch: int = 1, device: str = "cpu", half: bool = False,
                   compile: bool = False, vs_opencv: bool = False, runs: int = 20,
                   blocks: int = 3, seed: int = 0,
-                  int8_images: list[str] | None = None) -> BenchmarkResult:
+                  int8_images: list[str] | None = None,
+                  cuda_graphs: bool = True) -> BenchmarkResult:
     """Time ``model``'s fast inference module (or, with ``int8_images`` to calibrate on,
-    its int8 ONNX Runtime version) on random input of the model's size."""
+    its int8 ONNX Runtime version) on random input of the model's size.  On CUDA the
+    forward is replayed as a CUDA graph unless ``cuda_graphs`` is false."""
     dev = torch.device(device)
     dtype = torch.float16 if half else torch.float32
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
@@ -107,7 +109,8 @@ def run_benchmark(model: Darknet, batch: int = 1, device: str = "cpu", half: boo
 
         fast = quantize_int8(model, int8_images)
     else:
-        fast = model.for_inference(dtype=dtype, compile=compile, device=dev)
+        fast = model.for_inference(dtype=dtype, compile=compile, device=dev,
+                                   cuda_graphs=cuda_graphs and dev.type == "cuda")
     x = torch.rand(batch, 3, model.height, model.width, generator=torch.Generator()
                    .manual_seed(seed)).to(dev, dtype)
     with torch.no_grad():
@@ -143,6 +146,8 @@ def run_benchmark(model: Darknet, batch: int = 1, device: str = "cpu", half: boo
     if theirs:
         result.opencv_median_ms = statistics.median(theirs)
         result.ratio_to_opencv = med / result.opencv_median_ms
+    if dev.type == "cuda" and cuda_graphs and not int8_images:
+        result.notes.append("CUDA graph replay (the first call per shape captures it)")
     if dev.type == "cpu":
         result.notes.append("peak memory on the CPU is the process's peak resident size")
     return result

@@ -146,14 +146,15 @@ class Darknet(LayersDescribed, nn.Module):
 
     def for_inference(self, dtype: torch.dtype = torch.float32, channels_last: bool = True,
                       compile: bool = False, exact: bool = True,
-                      device: torch.device | str | None = None) -> nn.Module:
+                      device: torch.device | str | None = None,
+                      cuda_graphs: bool = False) -> nn.Module:
         """A new, forward-only module with this model's eval-mode contract, made for speed:
         batch norm folded, ``channels_last``, outputs released after their last use,
-        optionally ``torch.compile``-d, on ``device`` (default: this model's; see
-        ``darknet_py.infer.accelerate``).  This model is not changed."""
+        optionally ``torch.compile``-d or replayed as CUDA graphs, on ``device`` (default:
+        this model's; see ``darknet_py.infer.accelerate``).  This model is not changed."""
         from ..infer.accelerate import for_inference
 
-        return for_inference(self, dtype, channels_last, compile, exact, device)
+        return for_inference(self, dtype, channels_last, compile, exact, device, cuda_graphs)
 
     # ------------------------------------------------------------------ weights
     def load_weights(self, path: str | Path, upto: int | None = None) -> LoadReport:
