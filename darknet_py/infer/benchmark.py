@@ -90,6 +90,17 @@ def _opencv_net(model: Darknet, folder: Path):
     return cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
 
 
+def _timed_module(model: Darknet, dev: torch.device, dtype: torch.dtype, compile: bool,
+                  int8_images: list[str] | None, cuda_graphs: bool) -> Callable:
+    """The module ``run_benchmark`` times: the fast path, or the int8 ONNX Runtime one."""
+    if int8_images:
+        from .quantize import quantize_int8
+
+        return quantize_int8(model, int8_images)
+    return model.for_inference(dtype=dtype, compile=compile, device=dev,
+                               cuda_graphs=cuda_graphs and dev.type == "cuda")
+
+
 def run_benchmark(model: Darknet, batch: int = 1, device: str = "cpu", half: bool = False,
                   compile: bool = False, vs_opencv: bool = False, runs: int = 20,
                   blocks: int = 3, seed: int = 0,
@@ -104,13 +115,7 @@ def run_benchmark(model: Darknet, batch: int = 1, device: str = "cpu", half: boo
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     start = time.perf_counter()
-    if int8_images:
-        from .quantize import quantize_int8
-
-        fast = quantize_int8(model, int8_images)
-    else:
-        fast = model.for_inference(dtype=dtype, compile=compile, device=dev,
-                                   cuda_graphs=cuda_graphs and dev.type == "cuda")
+    fast = _timed_module(model, dev, dtype, compile, int8_images, cuda_graphs)
     x = torch.rand(batch, 3, model.height, model.width, generator=torch.Generator()
                    .manual_seed(seed)).to(dev, dtype)
     with torch.no_grad():
