@@ -16,7 +16,7 @@ from typing import Any
 from .errors import CfgError, DarknetError, DataError, ImageError, WeightsError
 
 _LAZY = {
-    "Cfg": "cfg", "parse_cfg": "cfg", "read_cfg": "cfg",
+    "Cfg": "cfg", "parse_cfg": "cfg", "read_cfg": "cfg", "scale_cfg": "cfg",
     "Darknet": "nn.model",
     "load": "io.checkpoint", "save": "io.checkpoint",
     "Detector": "infer.detector", "DetectorConfig": "infer.detector",
