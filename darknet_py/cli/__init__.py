@@ -2,7 +2,8 @@
 
 Each module holds one command group's parsing and printing: ``detect`` (detect,
 detector test), ``train``, ``evaluate`` (map, valid, calc_anchors, eval coco),
-``convert`` (partial, convert), ``benchmark``, ``cfg`` (show, diff).
+``convert`` (partial, convert), ``benchmark``, ``cfg`` (show, diff, scale).  ``flags``
+reads Darknet's single-dash flags wherever they stand, as Darknet does.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import click
 from ..errors import DarknetError
 from . import benchmark, cfg, convert, detect, evaluate, train  # noqa: F401  (they register)
 from .app import cli
+from .flags import darknet_argv
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes become one ``darknet-py: error: ...`` line and exit 1."""
     try:
-        code = cli.main(args=argv, prog_name="darknet-py", standalone_mode=False)
+        args = darknet_argv(sys.argv[1:] if argv is None else list(argv))
+        code = cli.main(args=args, prog_name="darknet-py", standalone_mode=False)
     except DarknetError as exc:
         click.echo(f"darknet-py: error: {exc}", err=True)
         return 1

@@ -21,7 +21,8 @@ from .options import device_name
 @click.option("--size", type=click.IntRange(32), default=None,
               help="Input width and height (default: the cfg's).")
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True)
-@click.option("--device", default=None, help="cpu (default), cuda or cuda:N.")
+@click.option("--device", default=None,
+              help="cpu, cuda or cuda:N (default: cuda when a GPU is there).")
 @click.option("--half", is_flag=True, help="float16 (CUDA).")
 @click.option("--compile", "compile_", is_flag=True,
               help="torch.compile with inductor's weight freezing (compile time reported).")

@@ -15,7 +15,7 @@ from ..io.checkpoint import load
 from ..io.data import read_data_cfg, read_names
 from ..nn.model import Darknet
 from .app import cli, detector
-from .options import detect_options, device_name, image_paths
+from .options import detect_options, device_name, image_paths, load_model
 
 
 def make_detector(model: Darknet, thresh: float, nms_thresh: float, letter_box: bool | None,
@@ -51,17 +51,18 @@ def print_detections(detector: Detector, names: list[str], images: Iterable[str]
 @detector.command("test")
 @click.argument("data")
 @click.argument("cfg")
-@click.argument("weights")
+@click.argument("weights", required=False)
 @click.argument("images", nargs=-1)
 @detect_options
 def detector_test(data, cfg, weights, images, thresh, nms_thresh, ext_output, dont_show,
                   out_json, save_labels, letter_box, output_image, device, gpu_index, half):
-    """Detect objects: darknet-py detector test DATA CFG WEIGHTS [IMAGE...].
+    """Detect objects: darknet-py detector test DATA CFG WEIGHTS [IMAGE...] (or DATA
+    MODEL.pt [IMAGE...]).
 
     With no IMAGE, image paths are read from standard input, one per line.
     """
-    names = read_data_cfg(assets.resolve(data)).names()
-    model = load(weights, cfg)
+    model, images = load_model(cfg, weights, images)
+    names = read_data_cfg(assets.resolve(data)).names(model.num_classes, model.cfg.path)
     det = make_detector(model, thresh, nms_thresh, letter_box, device, gpu_index, half)
     print_detections(det, names, image_paths(images), thresh, ext_output, out_json, save_labels,
                      output_image)

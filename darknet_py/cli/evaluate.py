@@ -10,16 +10,15 @@ import click
 import cv2
 
 from .. import assets
-from ..io.checkpoint import load
 from ..io.data import read_data_cfg, read_image_list, read_names
 from .app import detector, eval_group
-from .options import device_name, eval_options
+from .options import device_name, eval_options, load_model
 
 
 @detector.command("map")
 @click.argument("data")
 @click.argument("cfg")
-@click.argument("weights")
+@click.argument("weights", required=False)
 @click.option("-thresh", "--thresh", type=float, default=0.25, show_default=True,
               help="Confidence threshold for TP/FP, precision, recall and average IoU.")
 @click.option("-iou_thresh", "--iou-thresh", type=float, default=0.5, show_default=True,
@@ -32,13 +31,15 @@ from .options import device_name, eval_options
 def detector_map(data, cfg, weights, thresh, iou_thresh, points, int8_list, letter_box, device,
                  gpu_index, batch_size):
     """Mean average precision on the .data file's valid list: darknet-py detector map DATA
-    CFG WEIGHTS."""
+    CFG WEIGHTS (or DATA MODEL.pt)."""
     from ..eval.map import evaluate_map
 
     data_cfg = read_data_cfg(assets.resolve(data))
     images = data_cfg.image_list("valid", "train")
-    names = data_cfg.names()
-    model = load(weights, cfg)
+    model, extra = load_model(cfg, weights)
+    names = data_cfg.names(model.num_classes, model.cfg.path)
+    if extra:
+        raise click.UsageError(f"unexpected argument {extra[0]!r}")
     if int8_list:
         from ..infer.quantize import quantize_int8
 
@@ -58,7 +59,7 @@ def detector_map(data, cfg, weights, thresh, iou_thresh, points, int8_list, lett
 @detector.command("valid")
 @click.argument("data")
 @click.argument("cfg")
-@click.argument("weights")
+@click.argument("weights", required=False)
 @click.option("-out", "--out", "outfile", default=None,
               help="Base name of the result files (coco_results / comp4_det_test_).")
 @eval_options
@@ -69,8 +70,10 @@ def detector_valid(data, cfg, weights, outfile, letter_box, device, gpu_index, b
 
     data_cfg = read_data_cfg(assets.resolve(data))
     images = data_cfg.image_list("valid", "train")
-    names = data_cfg.names()
-    model = load(weights, cfg)
+    model, extra = load_model(cfg, weights)
+    names = data_cfg.names(model.num_classes, model.cfg.path)
+    if extra:
+        raise click.UsageError(f"unexpected argument {extra[0]!r}")
     out_dir = data_cfg.get("results", "results")
     files = validate_detector(model, images, out_dir, names, data_cfg.get("eval", "voc"),
                               outfile, letter_box or None, device_name(device, gpu_index),

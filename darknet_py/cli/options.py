@@ -17,17 +17,32 @@ def options(*decorators):
     return apply
 
 
-def device_name(device: str | None, gpu_index: int | None) -> str:
-    """The torch device to run on: ``--device`` (default cpu), ``-i N`` picking the GPU."""
+def device_name(device: str | None, gpu_index: int | None, asked: str | None = None) -> str:
+    """The torch device to run on: ``--device``, by default ``cuda`` when a GPU is there
+    (else ``cpu``), with ``-i N`` picking the GPU as Darknet's ``-i`` does.  ``asked`` is
+    what the user typed to ask for CUDA, for the message when there is none."""
     import torch
 
     if device is None:
-        device = "cpu"
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and gpu_index is not None:
         device = f"cuda:{gpu_index}"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise click.UsageError("--device cuda was asked for but no CUDA GPU is available")
+        raise click.UsageError(f"{asked or '--device ' + device} asks for a CUDA GPU, "
+                               f"but none is available (use --device cpu)")
     return device
+
+
+def load_model(cfg: str, weights: str | None, rest: tuple[str, ...] = ()):
+    """The model that ``CFG WEIGHTS`` name, or a ``.pt`` checkpoint standing in the CFG slot
+    (then what was read as WEIGHTS is the first of ``rest``).  Returns (model, rest)."""
+    from ..io.checkpoint import load
+
+    if cfg.lower().endswith(".pt"):
+        return load(cfg), ((weights,) if weights else ()) + tuple(rest)
+    if weights is None:
+        raise click.UsageError("missing WEIGHTS (or give a .pt checkpoint instead of CFG)")
+    return load(weights, cfg), tuple(rest)
 
 
 def image_paths(images: tuple[str, ...]) -> Iterator[str]:
@@ -63,9 +78,10 @@ detect_options = options(
                  help="Letterbox the input (default: the cfg's letter_box)."),
     click.option("--output-image", default="predictions.jpg", show_default=True,
                  help="Where to draw the detections ('' to skip)."),
-    click.option("--device", default=None, help="cpu (default), cuda or cuda:N."),
+    click.option("--device", default=None,
+                 help="cpu, cuda or cuda:N (default: cuda when a GPU is there)."),
     click.option("-i", "gpu_index", type=int, default=None,
-                 help="GPU index, as Darknet's -i (with --device cuda)."),
+                 help="GPU index, as Darknet's -i."),
     click.option("--half", is_flag=True, help="Run in float16 (CUDA only)."),
 )
 
@@ -73,7 +89,8 @@ detect_options = options(
 eval_options = options(
     click.option("-letter_box", "--letter-box", is_flag=True, default=None,
                  help="Letterbox the input (default: the cfg's letter_box)."),
-    click.option("--device", default=None, help="cpu (default), cuda or cuda:N."),
+    click.option("--device", default=None,
+                 help="cpu, cuda or cuda:N (default: cuda when a GPU is there)."),
     click.option("-i", "gpu_index", type=int, default=None, help="GPU index, as Darknet's -i."),
     click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
                  help="Images per forward pass."),

@@ -25,7 +25,11 @@ from .options import device_name
 @click.option("-clear", "--clear", is_flag=True, help="Reset seen: the schedule starts over.")
 @click.option("-gpus", "--gpus", default=None,
               help="Comma-separated CUDA devices; more than one trains with DDP.")
-@click.option("--device", default=None, help="cpu (default, or cuda with -gpus) or cuda:N.")
+@click.option("--device", default=None,
+              help="cpu, cuda or cuda:N (default: cuda when a GPU is there).")
+@click.option("-i", "gpu_index", type=int, default=None, help="GPU index, as Darknet's -i.")
+@click.option("-chart", "--chart", default="chart.png", show_default=True,
+              help="Where to draw loss and mAP ('' to skip).")
 @click.option("--cpu-processes", type=click.IntRange(1), default=1, show_default=True,
               help="DDP processes on the CPU (gloo), for machines without a GPU.")
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True,
@@ -38,13 +42,11 @@ from .options import device_name
               help="Mixed precision on CUDA.")
 @click.option("--nan-recovery", is_flag=True,
               help="On NaN, reload the last good weights and continue at a tenth of the rate.")
-@click.option("--chart", default="chart.png", show_default=True,
-              help="Where to draw loss and mAP ('' to skip).")
 @click.option("--channels-last", is_flag=True, help="Train in channels_last memory format.")
 @click.option("--sync-bn", is_flag=True,
               help="With several processes: batch statistics over all of them (SyncBatchNorm).")
 def detector_train(data, cfg, weights, calc_map, map_epochs, dont_show, clear, gpus, device,
-                   cpu_processes, workers, seed, max_batches, amp, nan_recovery, chart,
+                   gpu_index, chart, cpu_processes, workers, seed, max_batches, amp, nan_recovery,
                    channels_last, sync_bn):
     """Train: darknet-py detector train DATA CFG [WEIGHTS] (full, partial or none).
 
@@ -55,19 +57,13 @@ def detector_train(data, cfg, weights, calc_map, map_epochs, dont_show, clear, g
                          train_torchrun)
 
     torchrun = launched_by_torchrun()
-    if torchrun:
-        import torch
-
-        devices = ["cuda" if device is None and torch.cuda.is_available()
-                   else device_name(device, None)]
-    elif gpus:
-        devices = [f"cuda:{g.strip()}" for g in gpus.split(",") if g.strip()]
-    elif cpu_processes > 1:
+    if gpus and not torchrun:
+        devices = [device_name(f"cuda:{g.strip()}", None, f"-gpus {gpus}")
+                   for g in gpus.split(",") if g.strip()]
+    elif cpu_processes > 1 and not torchrun:
         devices = ["cpu"] * cpu_processes
     else:
-        devices = [device_name(device, None)]
-    for dev in devices:
-        device_name(dev, None)  # checks CUDA is there
+        devices = [device_name(device, gpu_index)]
     if amp and not devices[0].startswith("cuda"):
         raise click.UsageError("--amp needs a CUDA device")
     config = TrainConfig(

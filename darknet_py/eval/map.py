@@ -209,7 +209,8 @@ def evaluate_map(model: Darknet, images: Sequence[str], classes: int | None = No
                  iou_thresh: float = 0.5, conf_thresh: float = 0.25, points: int = 0,
                  letter_box: bool | None = None, device: str = "cpu", batch_size: int = 8,
                  progress: bool = False) -> MapResult:
-    """Darknet's ``detector map`` over image files whose labels follow Darknet's rule."""
+    """Darknet's ``detector map`` over image files whose labels follow Darknet's rule; an
+    image that cannot be read is logged and left out (with its labels)."""
     if not images:
         raise DataError("the validation image list is empty")
     classes = classes or model.num_classes
@@ -218,7 +219,8 @@ def evaluate_map(model: Darknet, images: Sequence[str], classes: int | None = No
                             nms_kind=None)
     detector = Detector(model, config, device, fast=True)  # fused, as Darknet detects
     acc = MapAccumulator(classes, iou_thresh, conf_thresh)
+    truth_of = dict(zip(images, labels))
     results = detector.detect_paths(images, batch_size, progress="mAP" if progress else None)
-    for (_, dets), truth in zip(results, labels):
-        acc.add(dets.boxes, dets.probs, truth)
+    for path, dets in results:  # an unreadable image is logged and skipped
+        acc.add(dets.boxes, dets.probs, truth_of[path])
     return acc.result(points)

@@ -4,11 +4,13 @@ the ``Detections`` result with its pixel boxes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ..io.data import class_name
 from ..ops.boxes import clip_corners, correct_boxes
 
 NMS_KINDS = ("default", "greedynms", "diounms", "cornersnms")
@@ -57,6 +59,38 @@ class Detections:
         rows, classes = torch.nonzero(self.probs > thresh, as_tuple=True)
         p = self.probs[rows, classes]
         return [(int(r), int(c), float(v)) for r, c, v in zip(rows, classes, p)]
+
+    def results(self, thresh: float = 0.25, names: Sequence[str] | None = None) -> Results:
+        """The detections as a plain object: one entry per (box, class) whose probability
+        is above ``thresh`` (the lines ``detector test`` prints), boxes in pixels."""
+        rows = self.labels(thresh)
+        index = torch.tensor([r for r, _, _ in rows], dtype=torch.long)
+        b = self.boxes_pixels()[index] if rows else torch.zeros(0, 4)
+        xyxy = torch.cat([b[:, :2], b[:, :2] + b[:, 2:]], 1)
+        class_ids = np.array([c for _, c, _ in rows], dtype=np.int64)
+        return Results(xyxy.numpy().astype(np.float32),
+                       np.array([p for _, _, p in rows], dtype=np.float32), class_ids,
+                       [class_name(names, int(c)) for c in class_ids], self.image_size)
+
+
+@dataclass
+class Results:
+    """Detections of one image, one row per (box, class) above the threshold:
+    ``boxes`` (N, 4) float32 x1, y1, x2, y2 in image pixels; ``scores`` (N,) objectness x
+    class probability; ``class_ids`` (N,); ``names`` (N class names, or numbers);
+    ``image_size`` (width, height).  Iterating gives ``(box, score, class_id, name)``."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    class_ids: np.ndarray
+    names: list[str]
+    image_size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __iter__(self):
+        return iter(zip(self.boxes, self.scores.tolist(), self.class_ids.tolist(), self.names))
 
 
 def darknet_order(head_shapes: list[tuple[int, int, int]], device=None) -> Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -13,10 +14,13 @@ from typing import Iterable, Iterator, Sequence, Sized
 import numpy as np
 import torch
 
+from ..errors import ImageError
 from ..image import load_image, load_rgb8, network_input
 from ..nn.model import Darknet
 from ..ops.nms import nms, sort_like_darknet
 from .detections import Detections, candidates, darknet_order
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,14 +54,17 @@ class Detector:
     The model handed in is never changed: if it is already in eval mode on ``device``
     in the precision asked for, it is used as it is (later changes to its weights are
     seen); otherwise the detector runs on a copy made once here (``self.model``).
+    ``names`` (default: the model's, from a checkpoint) name the classes in ``results``.
     ``fast`` runs a ``for_inference`` copy instead (batch norm folded as Darknet's
     ``fuse_conv_batchnorm`` does before detecting, channels_last, CUDA graphs on a GPU).
     """
 
     def __init__(self, model: Darknet, config: DetectorConfig | None = None,
                  device: str | torch.device = "cpu", half: bool = False,
-                 resize_on_device: bool = False, fast: bool = False):
+                 resize_on_device: bool = False, fast: bool = False,
+                 names: Sequence[str] | None = None):
         self.config = config or DetectorConfig()
+        self.names = names if names is not None else getattr(model, "names", None)
         self.device = torch.device(device)
         self.half = half
         self.resize_on_device = resize_on_device
@@ -101,13 +108,22 @@ class Detector:
         kept = nms(boxes, probs, self.config.nms, self.nms_kind, self.beta_nms)
         return Detections(boxes[order].cpu(), obj[order].cpu(), kept[order].cpu(), image_size)
 
-    def __call__(self, images: Sequence[str | Path | np.ndarray]) -> list[Detections]:
-        arrays = [load_image(im) if isinstance(im, (str, Path)) else im for im in images]
+    def __call__(self, images: Sequence[str | Path | np.ndarray],
+                 bgr: bool = False) -> list[Detections]:
+        """Detections of each image: a path, or an H x W x 3 array, RGB float in [0, 1] or
+        uint8 (scaled by 1/255); ``bgr=True`` for arrays in ``cv2.imread``'s BGR order."""
+        arrays = [load_image(im) if isinstance(im, (str, Path)) else as_network_rgb(im, k, bgr)
+                  for k, im in enumerate(images)]
         if not arrays:
             return []
         batch = np.stack([self.preprocess(a) for a in arrays])
         pred = self.forward(batch)
         return [self.postprocess(p, (a.shape[1], a.shape[0])) for p, a in zip(pred, arrays)]
+
+    def results(self, images: Sequence[str | Path | np.ndarray], bgr: bool = False) -> list:
+        """Plain per-image results (``Results``: pixel boxes x1 y1 x2 y2, scores, class ids
+        and names above the detector's threshold) for the same inputs as calling it."""
+        return [d.results(self.config.thresh, self.names) for d in self(images, bgr)]
 
     def _load(self, path: str | Path) -> tuple[np.ndarray, tuple[int, int]]:
         """Decoded (and, unless resized on the device, preprocessed) image and its size."""
@@ -153,10 +169,40 @@ class Detector:
                 if not pending:
                     return
                 chunk = [pending.popleft() for _ in range(min(batch_size, len(pending)))]
-                loaded = [future.result() for _, future in chunk]
-                pred = self.forward(self._to_input([x for x, _ in loaded]))
-                for (path, _), p, (_, size) in zip(chunk, pred, loaded):
+                loaded = [(path, got) for path, future in chunk
+                          if (got := _result_or_skip(path, future)) is not None]
+                if not loaded:
+                    continue
+                pred = self.forward(self._to_input([x for _, (x, _) in loaded]))
+                for (path, (_, size)), p in zip(loaded, pred):
                     yield path, self.postprocess(p, size)
+
+
+def as_network_rgb(image: np.ndarray, index: int = 0, bgr: bool = False) -> np.ndarray:
+    """An image array as the network reads it (RGB float32 in [0, 1], H x W x 3), or an
+    ``ImageError`` naming what is wrong with it."""
+    where = f"image {index}"
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        shape = getattr(image, "shape", type(image).__name__)
+        raise ImageError(f"{where}: expected an H x W x 3 array, got {shape}")
+    if image.dtype == np.uint8:
+        image = (image.astype(np.float64) / 255.0).astype(np.float32)  # as Darknet
+    elif not np.issubdtype(image.dtype, np.floating):
+        raise ImageError(f"{where}: dtype {image.dtype}; pass uint8 (0-255) or float (0-1)")
+    elif image.size and (not np.isfinite(image).all() or image.min() < 0 or image.max() > 1):
+        raise ImageError(f"{where}: float values outside [0, 1] (max {np.nanmax(image):g}); "
+                         f"pass uint8 arrays as they are, or divide by 255")
+    image = np.ascontiguousarray(image[..., ::-1] if bgr else image, dtype=np.float32)
+    return image
+
+
+def _result_or_skip(path: str | Path, future):
+    """A loaded image, or ``None`` after logging why the file is skipped."""
+    try:
+        return future.result()
+    except ImageError as err:
+        log.error("%s; skipped", err)
+        return None
 
 
 @dataclass
@@ -171,9 +217,14 @@ class ImageResult:
 
 
 def detect_images(detector: Detector, paths: Iterable[str]) -> Iterator[ImageResult]:
-    """Detect on each image file in turn, as ``detector test`` does (one at a time)."""
+    """Detect on each image file in turn, as ``detector test`` does (one at a time); a
+    file that cannot be read is logged and skipped."""
     for path in paths:
-        image = load_image(path)
+        try:
+            image = load_image(path)
+        except ImageError as err:
+            log.error("%s; skipped", err)
+            continue
         start = time.perf_counter()
         dets = detector([image])[0]
         yield ImageResult(path, image, dets, (time.perf_counter() - start) * 1000)

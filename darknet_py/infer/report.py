@@ -72,11 +72,17 @@ def write_json(frames: Iterable[dict], path: str | Path) -> None:
 
 
 def yolo_label_lines(dets: Detections, thresh: float) -> list[str]:
-    """``-save_labels`` lines: ``class cx cy w h`` (relative) for each kept class."""
+    """``-save_labels`` lines as Darknet's ``test_detector`` writes them: one per box, its
+    best class above ``thresh`` (the first on ties), ``"%d %2.4f %2.4f %2.4f %2.4f"`` of
+    class, cx, cy, w, h relative to the image."""
     lines = []
-    for row, j, _prob in dets.labels(thresh):
+    for row in range(len(dets)):
+        p = dets.probs[row]
+        if not bool((p > thresh).any()):
+            continue
+        j = int(torch.argmax(torch.where(p > thresh, p, torch.zeros_like(p))))
         cx, cy, w, h = (float(v) for v in dets.boxes[row])
-        lines.append(f"{j} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}")
+        lines.append(f"{j} {cx:2.4f} {cy:2.4f} {w:2.4f} {h:2.4f}")
     return lines
 
 

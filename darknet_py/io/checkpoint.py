@@ -9,6 +9,7 @@ API and the command line alike.
 from __future__ import annotations
 
 import io
+import logging
 import pickle
 import zipfile
 from dataclasses import asdict
@@ -26,6 +27,8 @@ from .weights import WeightsHeader
 
 FORMAT = "darknet-py"
 VERSION = 1
+
+log = logging.getLogger(__name__)
 
 
 def checkpoint_dict(model: Darknet, names: Sequence[str] | None = None,
@@ -78,7 +81,10 @@ def load(path: str | Path, cfg: str | Path | Cfg | None = None) -> Darknet:
         if cfg is None:
             raise DarknetError(f"{p}: a .weights file needs its cfg (pass cfg=...)")
         model = Darknet(cfg if isinstance(cfg, Cfg) else assets.resolve(cfg))
-        model.load_weights(p)
+        report = model.load_weights(p)
+        if report.partial:
+            log.warning("%s: partial weights: layers 0..%d of %d loaded; the rest keep "
+                        "their initial values", p, report.layers_loaded - 1, len(model.layers))
         return model
     ckpt = read_checkpoint(p)
     model = Darknet(parse_cfg(ckpt["cfg"], ckpt.get("cfg_path") or str(p)),

@@ -62,11 +62,15 @@ class DataConfig:
             raise DataError(f"{path}: image list is empty")
         return images
 
-    def names(self) -> list[str]:
-        """Class names from ``names=`` (Darknet's default ``data/names.list``)."""
+    def names(self, model_classes: int | None = None, model: str = "the cfg") -> list[str]:
+        """Class names from ``names=`` (Darknet's default ``data/names.list``); with
+        ``model_classes``, a count that differs is an error, as in Darknet's detector."""
         path = self.resolve("names", "data/names.list")
         assert path is not None
         names = read_names(path)
+        if model_classes is not None and len(names) != model_classes:
+            raise DataError(f"{path}: {len(names)} names, but {model} has classes="
+                            f"{model_classes} (the names file must list one name per class)")
         classes = self.classes
         if classes is not None and len(names) < classes:
             log.warning("%s: %d names for classes=%d; missing names are shown as numbers",
