@@ -1,7 +1,9 @@
-"""``detect`` and ``detector test``: print Darknet's lines, draw, write labels and JSON."""
+"""``detect``, ``detector test`` and ``detector demo``: print Darknet's lines, draw, write
+labels, JSON and video."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Iterable
 
@@ -19,13 +21,14 @@ from .options import detect_options, device_name, image_paths, load_model
 
 
 def make_detector(model: Darknet, thresh: float, nms_thresh: float, letter_box: bool | None,
-                  device: str | None, gpu_index: int | None, half: bool) -> Detector:
+                  device: str | None, gpu_index: int | None, half: bool,
+                  decoder: str = "stb") -> Detector:
     """The ``Detector`` the detect options ask for."""
     config = DetectorConfig(thresh=thresh, nms=nms_thresh, letter_box=letter_box or None)
     dev = device_name(device, gpu_index)
     if half and not dev.startswith("cuda"):
         raise click.UsageError("--half needs --device cuda")
-    return Detector(model, config, dev, half, fast=True)
+    return Detector(model, config, dev, half, fast=True, decoder=decoder)
 
 
 def print_detections(detector: Detector, names: list[str], images: Iterable[str], thresh: float,
@@ -55,7 +58,8 @@ def print_detections(detector: Detector, names: list[str], images: Iterable[str]
 @click.argument("images", nargs=-1)
 @detect_options
 def detector_test(data, cfg, weights, images, thresh, nms_thresh, ext_output, dont_show,
-                  out_json, save_labels, letter_box, output_image, device, gpu_index, half):
+                  out_json, save_labels, letter_box, output_image, device, gpu_index, half,
+                  decoder):
     """Detect objects: darknet-py detector test DATA CFG WEIGHTS [IMAGE...] (or DATA
     MODEL.pt [IMAGE...]).
 
@@ -63,7 +67,7 @@ def detector_test(data, cfg, weights, images, thresh, nms_thresh, ext_output, do
     """
     model, images = load_model(cfg, weights, images)
     names = read_data_cfg(assets.resolve(data)).names(model.num_classes, model.cfg.path)
-    det = make_detector(model, thresh, nms_thresh, letter_box, device, gpu_index, half)
+    det = make_detector(model, thresh, nms_thresh, letter_box, device, gpu_index, half, decoder)
     print_detections(det, names, image_paths(images), thresh, ext_output, out_json, save_labels,
                      output_image)
 
@@ -72,10 +76,53 @@ def detector_test(data, cfg, weights, images, thresh, nms_thresh, ext_output, do
 @click.argument("images", nargs=-1)
 @detect_options
 def detect(images, thresh, nms_thresh, ext_output, dont_show, out_json, save_labels, letter_box,
-           output_image, device, gpu_index, half):
+           output_image, device, gpu_index, half, decoder):
     """Detect with the embedded yolov4-tiny (COCO); no IMAGE: the embedded sample photo."""
     names = read_names(assets.resolve(assets.DEFAULT_NAMES))
     model = load(assets.DEFAULT_WEIGHTS, assets.DEFAULT_CFG)
-    det = make_detector(model, thresh, nms_thresh, letter_box, device, gpu_index, half)
+    det = make_detector(model, thresh, nms_thresh, letter_box, device, gpu_index, half, decoder)
     paths = images or (str(assets.SAMPLE_IMAGE),)
     print_detections(det, names, paths, thresh, ext_output, out_json, save_labels, output_image)
+
+
+@detector.command("demo")
+@click.argument("data")
+@click.argument("cfg")
+@click.argument("weights", required=False)
+@click.argument("video", required=False)
+@click.option("-c", "camera", type=int, default=0, show_default=True,
+              help="Camera index, when no VIDEO is given.")
+@click.option("-out_filename", "--out-filename", default=None,
+              help="Write the annotated video here (.mp4, .avi...).")
+@detect_options
+def detector_demo(data, cfg, weights, video, camera, out_filename, thresh, nms_thresh,
+                  ext_output, dont_show, out_json, save_labels, letter_box, output_image,
+                  device, gpu_index, half, decoder):
+    """Detect on a video or camera: darknet-py detector demo DATA CFG WEIGHTS [VIDEO]
+    (-out_filename out.mp4 writes the annotated video; nothing is shown on screen)."""
+    from ..infer.video import VideoSource, VideoWriter, detect_video
+
+    model, rest = load_model(cfg, weights, (video,) if video else ())
+    names = read_data_cfg(assets.resolve(data)).names(model.num_classes, model.cfg.path)
+    det = make_detector(model, thresh, nms_thresh, letter_box, device, gpu_index, half, decoder)
+    source = VideoSource.open(rest[0] if rest else camera)
+    click.echo(f"video file: {source.name}" if rest else f"Webcam index: {camera}")
+    writer = VideoWriter(out_filename, source.fps, source.size, names, thresh) \
+        if out_filename else None
+    start, count = time.perf_counter(), 0
+    try:
+        for frame in detect_video(det, source):
+            count += 1
+            avg = count / max(time.perf_counter() - start, 1e-9)
+            click.echo(f"\nFPS:{1000 / max(frame.milliseconds, 1e-6):.1f} \t AVG_FPS:{avg:.1f}")
+            click.echo("Objects:\n")
+            for line in report_lines(frame.detections, names, thresh, ext_output):
+                click.echo(line)
+            if writer is not None:
+                writer.write(frame)
+    finally:
+        if writer is not None:
+            writer.close()
+    click.echo("input video stream closed.")
+    if writer is not None:
+        click.echo(f"output_video_writer closed: {out_filename}, {count} frames")

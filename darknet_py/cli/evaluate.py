@@ -29,7 +29,7 @@ from .options import device_name, eval_options, load_model
               help="Evaluate an int8 version (CPU, ONNX Runtime) calibrated on this list.")
 @eval_options
 def detector_map(data, cfg, weights, thresh, iou_thresh, points, int8_list, letter_box, device,
-                 gpu_index, batch_size):
+                 gpu_index, batch_size, decoder):
     """Mean average precision on the .data file's valid list: darknet-py detector map DATA
     CFG WEIGHTS (or DATA MODEL.pt)."""
     from ..eval.map import evaluate_map
@@ -50,7 +50,7 @@ def detector_map(data, cfg, weights, thresh, iou_thresh, points, int8_list, lett
     start = time.perf_counter()
     result = evaluate_map(model, images, model.num_classes, iou_thresh, thresh, points,
                           letter_box or None, device_name(device, gpu_index), batch_size,
-                          progress=sys.stderr.isatty())
+                          progress=sys.stderr.isatty(), decoder=decoder)
     for line in result.report(names):
         click.echo(line)
     click.echo(f"Total Detection Time: {time.perf_counter() - start:.0f} Seconds", err=True)
@@ -63,7 +63,8 @@ def detector_map(data, cfg, weights, thresh, iou_thresh, points, int8_list, lett
 @click.option("-out", "--out", "outfile", default=None,
               help="Base name of the result files (coco_results / comp4_det_test_).")
 @eval_options
-def detector_valid(data, cfg, weights, outfile, letter_box, device, gpu_index, batch_size):
+def detector_valid(data, cfg, weights, outfile, letter_box, device, gpu_index, batch_size,
+                   decoder):
     """Write detections for the valid list (COCO JSON with eval=coco, else per-class files)
     into the .data file's results folder."""
     from ..eval.valid import validate_detector
@@ -77,7 +78,7 @@ def detector_valid(data, cfg, weights, outfile, letter_box, device, gpu_index, b
     out_dir = data_cfg.get("results", "results")
     files = validate_detector(model, images, out_dir, names, data_cfg.get("eval", "voc"),
                               outfile, letter_box or None, device_name(device, gpu_index),
-                              batch_size, progress=sys.stderr.isatty())
+                              batch_size, progress=sys.stderr.isatty(), decoder=decoder)
     click.echo(f"{len(images)} images, results in {files[0] if len(files) == 1 else out_dir}")
 
 

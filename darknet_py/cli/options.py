@@ -83,6 +83,8 @@ detect_options = options(
     click.option("-i", "gpu_index", type=int, default=None,
                  help="GPU index, as Darknet's -i."),
     click.option("--half", is_flag=True, help="Run in float16 (CUDA only)."),
+    click.option("--decoder", type=click.Choice(["stb", "opencv"]), default="stb",
+                 show_default=True, help="stb: Darknet's JPEG pixels; opencv: faster."),
 )
 
 
@@ -94,4 +96,6 @@ eval_options = options(
     click.option("-i", "gpu_index", type=int, default=None, help="GPU index, as Darknet's -i."),
     click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
                  help="Images per forward pass."),
+    click.option("--decoder", type=click.Choice(["stb", "opencv"]), default="stb",
+                 show_default=True, help="stb: Darknet's JPEG pixels; opencv: faster."),
 )

@@ -208,7 +208,7 @@ def _average_precision(is_tp: np.ndarray, truths: int, points: int) -> float:
 def evaluate_map(model: Darknet, images: Sequence[str], classes: int | None = None,
                  iou_thresh: float = 0.5, conf_thresh: float = 0.25, points: int = 0,
                  letter_box: bool | None = None, device: str = "cpu", batch_size: int = 8,
-                 progress: bool = False) -> MapResult:
+                 progress: bool = False, decoder: str = "stb") -> MapResult:
     """Darknet's ``detector map`` over image files whose labels follow Darknet's rule; an
     image that cannot be read is logged and left out (with its labels)."""
     if not images:
@@ -217,7 +217,8 @@ def evaluate_map(model: Darknet, images: Sequence[str], classes: int | None = No
     labels = read_labels(list(images), classes)
     config = DetectorConfig(thresh=MAP_THRESH, nms=MAP_NMS, letter_box=letter_box,
                             nms_kind=None)
-    detector = Detector(model, config, device, fast=True)  # fused, as Darknet detects
+    detector = Detector(model, config, device, fast=True,  # fused, as Darknet detects
+                        decoder=decoder)
     acc = MapAccumulator(classes, iou_thresh, conf_thresh)
     truth_of = dict(zip(images, labels))
     results = detector.detect_paths(images, batch_size, progress="mAP" if progress else None)

@@ -38,7 +38,8 @@ def voc_lines(image_id: str, dets: Detections) -> list[tuple[int, str]]:
 def validate_detector(model: Darknet, images: Sequence[str], out_dir: str | Path,
                       names: Sequence[str], kind: str = "voc", outfile: str | None = None,
                       letter_box: bool | None = None, device: str = "cpu",
-                      batch_size: int = 8, progress: bool = False) -> list[Path]:
+                      batch_size: int = 8, progress: bool = False,
+                      decoder: str = "stb") -> list[Path]:
     """Write ``detector valid`` results for ``images`` into ``out_dir``; returns the files.
 
     ``kind`` is the ``.data`` file's ``eval``: ``coco`` or anything else for VOC files.
@@ -48,7 +49,8 @@ def validate_detector(model: Darknet, images: Sequence[str], out_dir: str | Path
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = DetectorConfig(thresh=VALID_THRESH, nms=VALID_NMS, letter_box=letter_box)
-    detector = Detector(model, config, device, fast=True)  # fused, as Darknet detects
+    detector = Detector(model, config, device, fast=True,  # fused, as Darknet detects
+                        decoder=decoder)
     results = detector.detect_paths(images, batch_size, progress="valid" if progress else None)
     classes = model.num_classes
     if kind == "coco":

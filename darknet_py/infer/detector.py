@@ -55,6 +55,7 @@ class Detector:
     in the precision asked for, it is used as it is (later changes to its weights are
     seen); otherwise the detector runs on a copy made once here (``self.model``).
     ``names`` (default: the model's, from a checkpoint) name the classes in ``results``.
+    ``decoder`` reads image files: ``stb`` (Darknet's pixels) or ``opencv`` (faster).
     ``fast`` runs a ``for_inference`` copy instead (batch norm folded as Darknet's
     ``fuse_conv_batchnorm`` does before detecting, channels_last, CUDA graphs on a GPU).
     """
@@ -62,8 +63,9 @@ class Detector:
     def __init__(self, model: Darknet, config: DetectorConfig | None = None,
                  device: str | torch.device = "cpu", half: bool = False,
                  resize_on_device: bool = False, fast: bool = False,
-                 names: Sequence[str] | None = None):
+                 names: Sequence[str] | None = None, decoder: str = "stb"):
         self.config = config or DetectorConfig()
+        self.decoder = decoder
         self.names = names if names is not None else getattr(model, "names", None)
         self.device = torch.device(device)
         self.half = half
@@ -112,7 +114,8 @@ class Detector:
                  bgr: bool = False) -> list[Detections]:
         """Detections of each image: a path, or an H x W x 3 array, RGB float in [0, 1] or
         uint8 (scaled by 1/255); ``bgr=True`` for arrays in ``cv2.imread``'s BGR order."""
-        arrays = [load_image(im) if isinstance(im, (str, Path)) else as_network_rgb(im, k, bgr)
+        arrays = [load_image(im, self.decoder) if isinstance(im, (str, Path))
+                  else as_network_rgb(im, k, bgr)
                   for k, im in enumerate(images)]
         if not arrays:
             return []
@@ -128,9 +131,9 @@ class Detector:
     def _load(self, path: str | Path) -> tuple[np.ndarray, tuple[int, int]]:
         """Decoded (and, unless resized on the device, preprocessed) image and its size."""
         if self.resize_on_device:
-            image = load_rgb8(path)
+            image = load_rgb8(path, self.decoder)
             return image, (image.shape[1], image.shape[0])
-        image = load_image(path)
+        image = load_image(path, self.decoder)
         return self.preprocess(image), (image.shape[1], image.shape[0])
 
     def _to_input(self, loaded: list[np.ndarray]) -> np.ndarray | torch.Tensor:
@@ -221,7 +224,7 @@ def detect_images(detector: Detector, paths: Iterable[str]) -> Iterator[ImageRes
     file that cannot be read is logged and skipped."""
     for path in paths:
         try:
-            image = load_image(path)
+            image = load_image(path, detector.decoder)
         except ImageError as err:
             log.error("%s; skipped", err)
             continue

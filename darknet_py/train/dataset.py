@@ -124,7 +124,7 @@ class DetectionDataset(torch.utils.data.Dataset):
 
     def _piece(self, index: int, w: int, h: int, rng: np.random.Generator):
         a = self.augment
-        image = load_image(self.images[index])
+        image = load_image(self.images[index], decoder="opencv")  # augmented: speed over stb
         oh, ow = image.shape[:2]
         dw, dh = int(ow * a.jitter), int(oh * a.jitter)
         down = 1 / a.resize if a.resize > 1 else a.resize
