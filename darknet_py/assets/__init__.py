@@ -47,7 +47,10 @@ def sha256(path: Path) -> str:
 def resolve(path: str | Path) -> Path:
     """``path`` if it exists, else the embedded file of that name (weights hash-checked)."""
     p = Path(path)
-    if p.exists() or p.parent != Path("."):
+    try:
+        if p.exists() or p.parent != Path("."):
+            return p
+    except OSError:  # a name too long for the file system: reading it will say so
         return p
     found = find(p.name)
     if found is None:

@@ -70,6 +70,13 @@ class Section:
         """Resolve defaults that depend on other keys and validate values."""
         self.fill_derived()
 
+    def check_range(self, key: str, low: float, high: float) -> None:
+        """A ``CfgError`` naming ``key`` unless low <= value <= high (NaN fails too)."""
+        value = getattr(self, key)
+        if not low <= value <= high:
+            raise self.error(f"{key}={value} is out of range (expected {low:g} to {high:g})",
+                             key)
+
     def fill_derived(self) -> None:
         """Give each unset (None) key of ``DERIVED`` its value from the other keys."""
         for name, derive in self.DERIVED.items():

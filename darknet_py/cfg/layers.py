@@ -12,6 +12,11 @@ from .base import ACTIVATIONS, FLT_MAX, LayerSection, choices, unimplemented
 log = logging.getLogger(__name__)
 
 
+MAX_CHANNELS = 65536  # filters of one layer
+MAX_KERNEL = 256  # kernel size, stride, padding
+MAX_ANCHOR = 1e6  # anchor width or height in pixels
+
+
 @dataclass
 class ConvolutionalSection(LayerSection):
     """``[convolutional]``: conv + optional batch norm + activation."""
@@ -50,6 +55,11 @@ class ConvolutionalSection(LayerSection):
         for key in ("filters", "size", "stride_x", "stride_y", "groups"):
             if getattr(self, key) < 1:
                 raise self.error(f"{key}={getattr(self, key)} must be at least 1", key)
+        self.check_range("filters", 1, MAX_CHANNELS)
+        self.check_range("size", 1, MAX_KERNEL)
+        self.check_range("stride_x", 1, MAX_KERNEL)
+        self.check_range("stride_y", 1, MAX_KERNEL)
+        self.check_range("padding", 0, MAX_KERNEL)
         unsupported = {"antialiasing": self.antialiasing, "binary": self.binary,
                        "xnor": self.xnor, "share_index": self.share_index,
                        "dilation": self.dilation != 1}
@@ -127,6 +137,7 @@ class MaxpoolSection(LayerSection):
         for key in ("size", "stride_x", "stride_y"):
             if getattr(self, key) < 1:
                 raise self.error(f"{key}={getattr(self, key)} must be at least 1", key)
+            self.check_range(key, 1, MAX_KERNEL)
         for key in ("maxpool_depth", "antialiasing", "maxpool_zero_nonmax"):
             if getattr(self, key):
                 raise self.error(f"{key} is not supported by darknet-py", key)
@@ -217,6 +228,11 @@ class YoloSection(LayerSection):
             log.warning("%s:%d: [yolo] num=%d but %d anchors are listed; using the %d "
                         "anchors listed", self.path, line, self.num, listed, listed)
             self.num = listed
+        bad = [a for a in self.anchors if not 0 < a < MAX_ANCHOR]
+        if bad:
+            raise self.error(f"anchor value {bad[0]:g}: anchors must be positive pixel "
+                             f"sizes below {MAX_ANCHOR:g}", "anchors")
+        self.check_range("scale_x_y", 1e-6, 100)
         if self.mask is None:
             self.mask = self.DERIVED["mask"](self)
         if not self.mask:

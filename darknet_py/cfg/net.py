@@ -11,6 +11,9 @@ from .base import Section, choices, unimplemented
 log = logging.getLogger(__name__)
 
 
+MAX_SIZE = 16384  # network input width or height
+
+
 @dataclass
 class NetSection(Section):
     """``[net]``: input size, optimizer, schedule and augmentation settings."""
@@ -107,6 +110,9 @@ class NetSection(Section):
             raise self.error("width, height and channels must be set and positive "
                              f"(got width={self.width} height={self.height} "
                              f"channels={self.channels})")
+        self.check_range("width", 1, MAX_SIZE)
+        self.check_range("height", 1, MAX_SIZE)
+        self.check_range("channels", 1, 1024)
         if self.policy == "steps":
             if not self.steps or not self.scales:
                 raise self.error("policy=steps needs both steps= and scales=", "policy")

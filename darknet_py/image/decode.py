@@ -22,11 +22,42 @@ from .stb import StbUnsupported, decode_stb
 log = logging.getLogger(__name__)
 
 JPEG_MAGIC = b"\xff\xd8"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_PIXELS = 1 << 27  # 134 megapixels: 1.6 GB as float32 RGB
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR or a JPEG's frame header, without decoding;
+    ``None`` for other formats or a header that cannot be read."""
+    if data.startswith(PNG_MAGIC) and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if not data.startswith(JPEG_MAGIC):
+        return None
+    k = 2
+    while k + 9 < len(data):
+        if data[k] != 0xFF:
+            return None
+        marker, length = data[k + 1], int.from_bytes(data[k + 2:k + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # SOFn
+            return (int.from_bytes(data[k + 7:k + 9], "big"),
+                    int.from_bytes(data[k + 5:k + 7], "big"))
+        k += 2 + length
+    return None
+
+
+def _check_size(data: bytes, name: str) -> None:
+    size = header_size(data)
+    if size is not None and size[0] * size[1] > MAX_PIXELS:
+        raise ImageError(f"{name}: {size[0]}x{size[1]} pixels is more than the "
+                         f"{MAX_PIXELS:,} an image may have")
 
 
 def _opencv(data: bytes, name: str, path: str | Path | None) -> np.ndarray:
     buf = np.frombuffer(data, dtype=np.uint8)
-    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    try:
+        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    except (cv2.error, MemoryError) as err:
+        raise ImageError(f"{name}: cannot decode image ({str(err).strip()[:80]})") from None
     if bgr is None:
         raise ImageError(f"{name}: cannot decode image (not an image file, or corrupt)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -56,6 +87,7 @@ def _decoder(decoder: str):
 
 def decode_rgb8(data: bytes, name: str = "<bytes>", decoder: str = "stb") -> np.ndarray:
     """Decode encoded image bytes to RGB uint8, H x W x 3."""
+    _check_size(data, name)
     return _decoder(decoder)(data, name, None)
 
 
@@ -72,6 +104,7 @@ def to_float(rgb8: np.ndarray) -> np.ndarray:
 def load_rgb8(path: str | Path, decoder: str = "stb") -> np.ndarray:
     """Read an image file as RGB uint8, H x W x 3 (4 times less to move than float)."""
     data = read_input(path, "image file", ImageError)
+    _check_size(data, str(path))
     return _decoder(decoder)(data, str(path), path)
 
 

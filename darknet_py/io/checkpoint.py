@@ -60,13 +60,47 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError,
-            ValueError) as exc:
+            ValueError, OSError, TypeError, AttributeError, KeyError, IndexError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(f"{p}: not a readable PyTorch checkpoint ({first})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise WeightsError(f"{p}: not a darknet-py checkpoint (no cfg inside); convert it "
                            "from .weights with 'darknet-py convert'")
+    _check_schema(ckpt, p)
     return ckpt
+
+
+# key -> (type, required) of a darknet-py checkpoint
+SCHEMA: dict[str, tuple[type | tuple[type, ...], bool]] = {
+    "cfg": (str, True), "state_dict": (dict, True), "header": (dict, True),
+    "names": ((list, type(None)), False), "width": ((int, type(None)), False),
+    "height": ((int, type(None)), False), "cfg_path": ((str, type(None)), False),
+}
+
+
+def _check_schema(ckpt: dict[str, Any], p: Path) -> None:
+    """A ``WeightsError`` naming the first key of ``ckpt`` that is missing or mistyped."""
+    for key, (kind, required) in SCHEMA.items():
+        if key not in ckpt:
+            if required:
+                raise WeightsError(f"{p}: damaged checkpoint: no '{key}' entry")
+            continue
+        if not isinstance(ckpt[key], kind):
+            raise WeightsError(f"{p}: damaged checkpoint: '{key}' is a "
+                               f"{type(ckpt[key]).__name__}")
+    bad = [k for k, v in ckpt["state_dict"].items()
+           if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise WeightsError(f"{p}: damaged checkpoint: state_dict entry {bad[0]!r} is not a "
+                           "tensor")
+    fields = set(WeightsHeader.__dataclass_fields__)
+    header = ckpt["header"]
+    if set(header) - fields or not all(isinstance(v, int) for v in header.values()):
+        raise WeightsError(f"{p}: damaged checkpoint: header {header!r} is not "
+                           f"{sorted(fields)} integers")
+    names = ckpt.get("names")
+    if names is not None and not all(isinstance(n, str) for n in names):
+        raise WeightsError(f"{p}: damaged checkpoint: names are not all text")
 
 
 def load(path: str | Path, cfg: str | Path | Cfg | None = None) -> Darknet:
@@ -82,6 +116,7 @@ def load(path: str | Path, cfg: str | Path | Cfg | None = None) -> Darknet:
             raise DarknetError(f"{p}: a .weights file needs its cfg (pass cfg=...)")
         model = Darknet(cfg if isinstance(cfg, Cfg) else assets.resolve(cfg))
         report = model.load_weights(p)
+        check_finite(model, p)
         if report.partial:
             log.warning("%s: partial weights: layers 0..%d of %d loaded; the rest keep "
                         "their initial values", p, report.layers_loaded - 1, len(model.layers))
@@ -94,6 +129,14 @@ def load(path: str | Path, cfg: str | Path | Cfg | None = None) -> Darknet:
     return model
 
 
+def check_finite(model: Darknet, path: str | Path) -> None:
+    """A ``WeightsError`` if any loaded weight is NaN or infinite (a diverged run)."""
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise WeightsError(f"{path}: {name} holds NaN or infinite values (the run that "
+                               "wrote it diverged); use an earlier checkpoint")
+
+
 def restore(model: Darknet, ckpt: dict[str, Any], path: str | Path) -> None:
     """Put a checkpoint's tensors and ``.weights`` header into ``model``."""
     try:
@@ -102,3 +145,4 @@ def restore(model: Darknet, ckpt: dict[str, Any], path: str | Path) -> None:
         raise WeightsError(f"{path}: weights do not fit the cfg "
                            f"({str(exc).splitlines()[0]})") from None
     model.header = WeightsHeader(**ckpt["header"])
+    check_finite(model, path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -31,10 +32,10 @@ class DataConfig:
         value = self.options.get("classes")
         if value is None:
             return None
-        try:
-            return int(value)
-        except ValueError:
-            raise DataError(f"{self.path}: classes={value!r} is not an integer") from None
+        if not _INT.fullmatch(value.strip()) or int(value) < 1:
+            raise DataError(f"{self.path}: classes={value!r} must be a whole number of at "
+                            "least 1")
+        return int(value)
 
     def resolve(self, key: str, default: str | None = None) -> Path | None:
         """A path named in the file: as written (relative to the working directory, as
@@ -154,6 +155,25 @@ def label_path(image_path: str | Path) -> str:
     return stem + ".txt" if ext else path + ".txt"
 
 
+_INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def _c_int(text: str) -> int:
+    """An integer as C's scanf("%d") reads a whole field (ASCII digits only)."""
+    if not _INT.fullmatch(text):
+        raise ValueError(text)
+    return int(text)
+
+
+def _c_float(text: str) -> float:
+    """A number as C's atof reads a whole field: ASCII digits, no '_' (Python's float()
+    also takes other scripts' digits and underscores, which Darknet does not)."""
+    if not _FLOAT.fullmatch(text):
+        raise ValueError(text)
+    return float(text)
+
+
 def parse_labels(text: str, path: str = "<labels>", classes: int | None = None) -> np.ndarray:
     """Label lines ``class cx cy w h`` (relative units) -> (N, 5) float32 array.
 
@@ -169,8 +189,8 @@ def parse_labels(text: str, path: str = "<labels>", classes: int | None = None) 
         try:
             if len(fields) != 5:
                 raise ValueError
-            cls = int(fields[0])
-            x, y, w, h = (float(v) for v in fields[1:])
+            cls = _c_int(fields[0])
+            x, y, w, h = (_c_float(v) for v in fields[1:])
         except ValueError:
             problem = "expected 'class cx cy w h'"
         else:
@@ -193,13 +213,11 @@ def read_labels(image_paths: list[str], classes: int | None = None) -> list[np.n
     out, missing = [], []
     for image in image_paths:
         path = label_path(image)
-        try:
-            text = Path(path).read_text(errors="replace")
-        except FileNotFoundError:
+        if not os.path.lexists(path):
             missing.append(path)
             text = ""
-        except OSError as exc:
-            raise DataError(f"{path}: cannot read label file ({exc.strerror})") from None
+        else:
+            text = read_input(path, "label file", DataError).decode("utf-8", errors="replace")
         out.append(parse_labels(text, path, classes))
     if missing:
         log.warning("%d of %d images have no label file (e.g. %s); they count as images "

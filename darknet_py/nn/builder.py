@@ -16,8 +16,11 @@ from torch import nn
 
 from ..cfg import (Cfg, ConvolutionalSection, LayerSection, MaxpoolSection, RouteSection,
                    SamSection, ShortcutSection, UpsampleSection, YoloSection)
+from ..cfg.net import MAX_SIZE
 from ..errors import CfgError
 from . import layers as L
+
+MAX_ELEMENTS = 2 ** 28  # values of one layer's weights or one image's output
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,10 @@ def _conv(s: ConvolutionalSection, ctx: BuildContext) -> tuple[nn.Module, Shape]
     if h < 1 or w < 1:
         raise s.error(f"input {inp.h}x{inp.w} is too small for size={s.size} "
                       f"stride={s.stride_y},{s.stride_x} padding={s.padding}")
+    weights = inp.c // s.groups * s.filters * s.size * s.size
+    if weights > MAX_ELEMENTS:
+        raise s.error(f"{weights:,} weights in one layer (input channels {inp.c}, "
+                      f"filters={s.filters}, size={s.size}) is more than {MAX_ELEMENTS:,}")
     module = L.Convolutional(inp.c, s.filters, s.size, (s.stride_y, s.stride_x), s.padding,
                              s.groups, bool(s.batch_normalize), s.activation,
                              dontloadscales=bool(s.dontloadscales))
@@ -163,6 +170,9 @@ def build_layers(cfg: Cfg, width: int | None = None,
     """Build every layer of ``cfg``; ``width``/``height`` override ``[net]``'s."""
     net_h = height or cfg.net.height
     net_w = width or cfg.net.width
+    if not (0 < net_h <= MAX_SIZE and 0 < net_w <= MAX_SIZE):
+        raise CfgError(f"network size {net_w}x{net_h}: width and height must be 1 to "
+                       f"{MAX_SIZE}", cfg.path)
     ctx = BuildContext(net_h, net_w, Shape(cfg.net.channels, net_h, net_w))
     modules: list[nn.Module] = []
     for section in cfg.layers:
@@ -170,6 +180,9 @@ def build_layers(cfg: Cfg, width: int | None = None,
             raise section.error(f"a [{section.kind}] cannot follow a [yolo] layer; "
                                 "start the next branch with a [route]")
         module, shape = BUILDERS[section.kind](section, ctx)
+        if shape.c * shape.h * shape.w > MAX_ELEMENTS:
+            raise section.error(f"output {shape.c}x{shape.h}x{shape.w} is more than "
+                                f"{MAX_ELEMENTS:,} values per image")
         modules.append(module)
         ctx.shapes.append(shape)
         ctx.kinds.append(section.kind)

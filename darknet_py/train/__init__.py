@@ -1,7 +1,7 @@
 """Training as ``darknet detector train`` does it: Darknet's ``[yolo]`` loss (``loss``,
 ``yolo_deltas``, ``iou_grad``, ``stats``), its SGD and schedule (``optim``), its data
-pipeline (``dataset``), the loop (``trainer``) with its hooks (``hooks``, ``chart``) and
-several processes (``distributed``)."""
+pipeline (``dataset``), the loop (``trainer``) with its hooks (``hooks``, ``chart``),
+signals and folder checks (``safety``) and several processes (``distributed``)."""
 
 from .distributed import launched_by_torchrun, train_distributed, train_torchrun
 from .hooks import TrainingDiverged

@@ -11,13 +11,15 @@ import numpy as np
 from ..io.files import atomic_write
 
 
-def draw_chart(losses: list[float], maps: list[tuple[int, float]], max_batches: int,
-               path: str | Path, size: int = 800) -> None:
-    """Loss (blue) and mAP@0.5 (red, right axis 0-100 %) against iterations, as a PNG."""
+def draw_chart(losses: list[tuple[int, float]], maps: list[tuple[int, float]],
+               max_batches: int, path: str | Path, size: int = 800) -> None:
+    """Loss (blue) and mAP@0.5 (red, right axis 0-100 %) against iterations, as a PNG;
+    ``losses`` and ``maps`` are (iteration, value) pairs."""
     img = np.full((size, size, 3), 255, np.uint8)
     left, right, top, bottom = 60, size - 60, 30, size - 50
     cv2.rectangle(img, (left, top), (right, bottom), (0, 0, 0), 1)
-    top_loss = max(1e-6, float(np.percentile(losses, 95)) * 1.2) if losses else 1.0
+    values = [v for _, v in losses if math.isfinite(v)]
+    top_loss = max(1e-6, float(np.percentile(values, 95)) * 1.2) if values else 1.0
     span = max(1, max_batches)
 
     def pos(it, frac):
@@ -30,8 +32,7 @@ def draw_chart(losses: list[float], maps: list[tuple[int, float]], max_batches: 
                     (200, 0, 0), 1)
         cv2.putText(img, f"{k * 10}%", (right + 5, y + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
                     (0, 0, 200), 1)
-    pts = [pos(i + 1, min(v, top_loss) / top_loss) for i, v in enumerate(losses)
-           if math.isfinite(v)]
+    pts = [pos(it, min(v, top_loss) / top_loss) for it, v in losses if math.isfinite(v)]
     if len(pts) > 1:
         cv2.polylines(img, [np.array(pts, np.int32)], False, (200, 0, 0), 1)
     for it, m in maps:

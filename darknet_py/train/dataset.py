@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..errors import ImageError
 from ..image import load_image
 from ..io.data import read_labels
 from ..ops.boxes import corners
@@ -124,7 +125,11 @@ class DetectionDataset(torch.utils.data.Dataset):
 
     def _piece(self, index: int, w: int, h: int, rng: np.random.Generator):
         a = self.augment
-        image = load_image(self.images[index], decoder="opencv")  # augmented: speed over stb
+        try:
+            image = load_image(self.images[index], decoder="opencv")  # augmented: speed
+        except ImageError as err:  # Darknet goes on with a blank 10x10 image
+            log.error("%s; trained on as a blank image, as Darknet does", err)
+            image = np.zeros((10, 10, 3), np.float32)
         oh, ow = image.shape[:2]
         dw, dh = int(ow * a.jitter), int(oh * a.jitter)
         down = 1 / a.resize if a.resize > 1 else a.resize

@@ -130,15 +130,22 @@ class CheckpointHook(HookBase):
 
 
 class ChartHook(HookBase):
-    """Redraws ``chart.png`` every 10 iterations and at the end."""
+    """Redraws ``chart.png`` every 10 iterations and when training ends or stops, from
+    the run's whole history (kept across resumes), at each point's iteration."""
 
     def __init__(self, path: str):
         self.path = path
 
     def after_step(self, trainer: Trainer) -> None:
-        if trainer.is_main and (trainer.iteration % 10 == 0
-                                or trainer.iteration == trainer.max_batches):
-            draw_chart(trainer.losses, trainer.maps, trainer.max_batches, self.path)
+        if trainer.is_main and trainer.iteration % 10 == 0:
+            self.draw(trainer)
+
+    def after_train(self, trainer: Trainer) -> None:
+        if trainer.is_main:
+            self.draw(trainer)
+
+    def draw(self, trainer: Trainer) -> None:
+        draw_chart(trainer.loss_history, trainer.maps, trainer.max_batches, self.path)
 
 
 class NanGuard(HookBase):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +30,10 @@ from ..io import checkpoint
 from ..io.data import read_data_cfg
 from ..nn.model import Darknet
 from .dataset import Augment, DetectionDataset, TrainSampler, collate, network_size
-from .hooks import ChartHook, CheckpointHook, EmaHook, HookBase, MapHook, NanGuard
-from .optim import learning_rate, make_optimizer, schedule_warnings, set_learning_rate
+from .hooks import ChartHook, CheckpointHook, EmaHook, HookBase, MapHook, NanGuard, TrainingDiverged
 from .loss import LossFigures
+from .optim import learning_rate, make_optimizer, schedule_warnings, set_learning_rate
+from .safety import StopFlag, check_writable
 from .stats import HeadStats
 
 log = logging.getLogger(__name__)
@@ -92,31 +92,6 @@ class TrainResult:
     losses: list[float]
 
 
-class StopFlag:
-    """SIGINT/SIGTERM set a flag; the loop saves and stops after the current iteration."""
-
-    def __init__(self):
-        self.set = False
-        self._old: dict[int, object] = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
-        return self
-
-    def _handle(self, signum, frame):
-        log.warning("%s: saving and stopping after this iteration",
-                    signal.Signals(signum).name)
-        self.set = True
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-
 def _state_path(weights: Path) -> Path:
     return weights.with_suffix(".pt")
 
@@ -140,6 +115,46 @@ class Trainer:
             raise CfgError("[net] adam=1: Darknet's Adam update is not implemented by "
                            "darknet-py; remove it to train with Darknet's SGD", net.path,
                            net.options["adam"].line)
+        self._set_batches()
+        self.device = torch.device(config.device)
+        self.is_main = config.rank == 0
+        self.base = Path(config.cfg).stem
+        self.backup = Path(config.backup or self.data.get("backup", "backup/"))
+        if self.is_main:
+            check_writable(self.backup)
+        self.classes = self.model.num_classes
+        self.train_images = self.data.image_list("train")
+        self.valid_images = (self.data.image_list("valid", "train") if config.calc_map
+                             else [])
+        self.optimizer_state = None
+        self.ema_state = None
+        self._history: dict = {}
+        self._load_start()
+        # what --nan-recovery falls back to before the first _last exists
+        self._initial_state = (copy.deepcopy(self.model.state_dict()) if config.nan_recovery
+                               else None)
+        self.optimizer = make_optimizer(self.model)
+        if self.optimizer_state:
+            self.optimizer.load_state_dict(self.optimizer_state)
+        self.ema = EmaHook(self, {k: v.to(self.device) for k, v in self.ema_state.items()}
+                           if self.ema_state else None)
+        # loop state, read and written by the hooks
+        self.iteration = self.model.seen // self.batch
+        self.losses: list[float] = []
+        # (iteration, loss) and (iteration, mAP) of the whole run, kept across resumes
+        self.loss_history: list[tuple[int, float]] = list(self._history.get("losses", []))
+        self.maps: list[tuple[int, float]] = list(self._history.get("maps", []))
+        self.best_map = -1.0
+        self.lr_factor = 1.0
+        self.stopped = False
+        self.final: Path | None = None
+        self.last_stats: list[HeadStats] = []
+        self.grad_norm = 0.0
+
+    # ------------------------------------------------------------------ setup
+    def _set_batches(self) -> None:
+        """Batch, subdivisions, mini-batch and max_batches, checked."""
+        net, config = self.net, self.c
         self.batch, self.subdivisions = net.batch, net.subdivisions
         if self.batch % self.subdivisions:
             raise DarknetError(f"{config.cfg}: batch={self.batch} is not a multiple of "
@@ -154,37 +169,7 @@ class Trainer:
             raise DarknetError(f"{config.cfg}: max_batches is not set (use --max-batches)")
         for warning in schedule_warnings(net, self.max_batches):
             log.warning("%s: %s", config.cfg, warning)
-        self.device = torch.device(config.device)
-        self.is_main = config.rank == 0
-        self.base = Path(config.cfg).stem
-        self.backup = Path(config.backup or self.data.get("backup", "backup/"))
-        self.classes = self.model.num_classes
-        self.train_images = self.data.image_list("train")
-        self.valid_images = (self.data.image_list("valid", "train") if config.calc_map
-                             else [])
-        self.optimizer_state = None
-        self.ema_state = None
-        self._load_start()
-        # what --nan-recovery falls back to before the first _last exists
-        self._initial_state = (copy.deepcopy(self.model.state_dict()) if config.nan_recovery
-                               else None)
-        self.optimizer = make_optimizer(self.model)
-        if self.optimizer_state:
-            self.optimizer.load_state_dict(self.optimizer_state)
-        self.ema = EmaHook(self, {k: v.to(self.device) for k, v in self.ema_state.items()}
-                           if self.ema_state else None)
-        # loop state, read and written by the hooks
-        self.iteration = self.model.seen // self.batch
-        self.losses: list[float] = []
-        self.maps: list[tuple[int, float]] = []
-        self.best_map = -1.0
-        self.lr_factor = 1.0
-        self.stopped = False
-        self.final: Path | None = None
-        self.last_stats: list[HeadStats] = []
-        self.grad_norm = 0.0
 
-    # ------------------------------------------------------------------ setup
     def _load_start(self) -> None:
         c, model = self.c, self.model
         if c.weights:
@@ -194,18 +179,26 @@ class Trainer:
                 checkpoint.restore(model, ckpt, w)
                 self.optimizer_state = ckpt.get("optimizer")
                 self.ema_state = ckpt.get("ema")
+                self._history = ckpt.get("chart") or {}
             else:
                 report = model.load_weights(w)
                 if report.partial:
                     self.on_message(f"{w}: loaded layers 0..{report.layers_loaded - 1} "
                                     "(partial weights); the rest start from Darknet's init")
+                checkpoint.check_finite(model, w)
                 state = _state_path(w)
                 if state.exists() and not c.clear:
                     ckpt = checkpoint.read_checkpoint(state)
-                    if ckpt.get("header", {}).get("seen") == model.seen:
+                    seen = ckpt.get("header", {}).get("seen")
+                    if seen == model.seen:
                         self.optimizer_state = ckpt.get("optimizer")
                         self.ema_state = ckpt.get("ema")
+                        self._history = ckpt.get("chart") or {}
                         self.on_message(f"{state}: resuming optimizer momentum")
+                    else:
+                        self.on_message(f"{state} is from seen {seen}, {w} from seen "
+                                        f"{model.seen}: the optimizer momentum, EMA and "
+                                        "chart history start afresh")
         if c.clear:
             model.seen = 0
         model.to(self.device)
@@ -247,10 +240,17 @@ class Trainer:
     def save(self, name: str) -> Path:
         """Write ``<backup>/<cfg>_<name>.weights`` (and for ``last`` the resume ``.pt``)."""
         path = self.backup / f"{self.base}_{name}.weights"
-        self.model.save_weights(path)
-        if name == "last":
+        bad = next((n for n, p in self.model.named_parameters()
+                    if not bool(torch.isfinite(p).all())), None)
+        if bad is not None:
+            raise TrainingDiverged(f"iteration {self.iteration}: {bad} went NaN or infinite "
+                                   f"in the update; {path.name} was not written (the last "
+                                   "checkpoint is the last good state)")
+        if name == "last":  # the resume state first: a .weights never outruns its .pt
             checkpoint.save(self.model, _state_path(path), extra={
-                "optimizer": self.optimizer.state_dict(), "ema": self.ema.ema})
+                "optimizer": self.optimizer.state_dict(), "ema": self.ema.ema,
+                "chart": {"losses": self.loss_history, "maps": self.maps}})
+        self.model.save_weights(path)
         return path
 
     def recover(self) -> None:
@@ -276,9 +276,12 @@ class Trainer:
                             device=str(self.device)).map
 
     # ------------------------------------------------------------------ loop
-    def run(self) -> TrainResult:
-        """Train to max_batches (or a signal); returns what happened."""
-        self.backup.mkdir(parents=True, exist_ok=True)
+    def run(self, stop: StopFlag | None = None) -> TrainResult:
+        """Train to max_batches (or a signal); returns what happened.  ``stop`` is a flag
+        already listening for signals (``train`` installs it before the setup)."""
+        if stop is None:
+            with StopFlag() as own:
+                return self.run(own)
         if self.c.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self._train_model = self.model
@@ -298,17 +301,14 @@ class Trainer:
         self._t_start = time.time()
         for hook in self._hooks:
             hook.before_train(self)
-        with StopFlag() as stop:
-            while self.iteration < self.max_batches:
-                if not self.run_step():
-                    continue
-                for hook in self._hooks:
-                    hook.after_step(self)
-                if stop.set:
-                    break
-            self.stopped = stop.set
+        while self.iteration < self.max_batches and not stop.set:
+            if not self.run_step():
+                continue
             for hook in self._hooks:
-                hook.after_train(self)
+                hook.after_step(self)
+        self.stopped = stop.set
+        for hook in self._hooks:
+            hook.after_train(self)
         return TrainResult(self.iteration, self.stopped, self.final, self.best_map, self.losses)
 
     def run_step(self) -> bool:
@@ -339,6 +339,7 @@ class Trainer:
         self._avg_loss = (loss_value if self._avg_loss < 0
                           else self._avg_loss * 0.9 + loss_value * 0.1)
         self.losses.append(loss_value)
+        self.loss_history.append((self.iteration, loss_value))
         if self.is_main:
             self.on_iteration(self._report(loss_value, rate, time.time() - t0, x))
         return True
@@ -382,5 +383,8 @@ class Trainer:
 
 
 def train(config: TrainConfig, on_iteration=None, on_message=None) -> TrainResult:
-    """Train as ``darknet detector train`` (see ``Trainer``)."""
-    return Trainer(config, on_iteration, on_message).run()
+    """Train as ``darknet detector train`` (see ``Trainer``).  SIGINT and SIGTERM are
+    caught from the first moment: one during setup stops before the first iteration and
+    still saves ``_last``."""
+    with StopFlag() as stop:
+        return Trainer(config, on_iteration, on_message).run(stop)
