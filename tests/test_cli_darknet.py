@@ -209,3 +209,29 @@ def test_darknet_script_flags_on_the_real_image(capsys, tmp_path, monkeypatch):
     assert rc == 0, err
     assert [line.split(":")[0] for line in out.splitlines()[1:]] == \
         ["bus", "truck", "person", "person", "skateboard", "person"]
+
+
+@requires_shared
+def test_detector_train_takes_every_darknet_flag(tmp_path, monkeypatch, capsys):
+    from .test_train import _setup
+
+    monkeypatch.chdir(tmp_path)
+    data, cfg = _setup(tmp_path, max_batches=1)
+    rc, out, err = run(["detector", "train", str(data), str(cfg), *every_flag(skip={"-gpus"}),
+                        "--workers", "0", "--device", "cpu"], capsys)
+    assert rc == 0, err
+    assert (tmp_path / "backup" / "tiny_final.weights").exists()
+    assert (tmp_path / "chart.png").exists()  # -chart chart.png
+
+
+@requires_shared
+def test_a_bad_training_image_is_darknets_blank_image(tmp_path, caplog):
+    from darknet_py.train.dataset import Augment, DetectionDataset
+
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a jpeg")
+    model = Darknet(TINY_CFG)
+    dataset = DetectionDataset([str(bad)], 80, Augment.from_model(model))
+    image = dataset._piece(0, 64, 64, np.random.default_rng(0))[0]
+    assert np.asarray(image).size and any("blank image" in r.getMessage()
+                                          for r in caplog.records)
