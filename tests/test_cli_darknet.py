@@ -92,13 +92,14 @@ def test_detector_test_takes_every_darknet_flag(data_dir, capsys):
     assert all(len(v.split(".")[1]) == 4 for v in labels[0].split()[1:])
 
 
-@pytest.mark.parametrize("command", ["map", "valid"])
-def test_map_and_valid_take_every_darknet_flag(data_dir, command, capsys):
+@pytest.mark.parametrize("command", ["map", "valid", "recall"])
+def test_map_valid_and_recall_take_every_darknet_flag(data_dir, command, capsys):
     argv = ["detector", command, "t.data", TINY_CFG, WEIGHTS,
             *every_flag(skip={"-gpus"}), "--device", "cpu"]
     rc, out, err = run(argv, capsys)
     assert rc == 0, err
-    assert ("mean average precision" in out) if command == "map" else "2 images" in out
+    expected = {"map": "mean average precision", "valid": "2 images", "recall": "Recall:"}
+    assert expected[command] in out + err
 
 
 def test_calc_anchors_takes_every_darknet_flag(data_dir, capsys):

@@ -19,7 +19,8 @@ def cli(verbose: int) -> None:
 
 @cli.group()
 def detector() -> None:
-    """Darknet's detector commands: test, demo, train, map, valid, calc_anchors."""
+    """Darknet's detector commands: test, demo, train, map, valid, recall,
+    calc_anchors."""
 
 
 @cli.group("eval")

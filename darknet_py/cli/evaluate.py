@@ -1,4 +1,4 @@
-"""``detector map``, ``detector valid``, ``detector calc_anchors`` and ``eval coco``."""
+"""``detector map``, ``valid``, ``recall``, ``calc_anchors`` and ``eval coco``."""
 
 from __future__ import annotations
 
@@ -80,6 +80,25 @@ def detector_valid(data, cfg, weights, outfile, letter_box, device, gpu_index, b
                               outfile, letter_box or None, device_name(device, gpu_index),
                               batch_size, progress=sys.stderr.isatty(), decoder=decoder)
     click.echo(f"{len(images)} images, results in {files[0] if len(files) == 1 else out_dir}")
+
+
+@detector.command("recall")
+@click.argument("data")
+@click.argument("cfg")
+@click.argument("weights", required=False)
+@eval_options
+def detector_recall(data, cfg, weights, letter_box, device, gpu_index, batch_size, decoder):
+    """Proposal recall on the .data file's valid list, as Darknet prints it: image,
+    found, truths, proposals per image, average best IoU, recall."""
+    from ..eval.recall import recall_lines
+
+    data_cfg = read_data_cfg(assets.resolve(data))
+    images = data_cfg.image_list("valid", "train")
+    model, extra = load_model(cfg, weights)
+    if extra:
+        raise click.UsageError(f"unexpected argument {extra[0]!r}")
+    for totals in recall_lines(model, images, device_name(device, gpu_index), decoder):
+        click.echo(totals.line(), err=True)
 
 
 @detector.command("calc_anchors")
