@@ -97,3 +97,24 @@ def test_grayscale_png_and_bytes(tmp_path):
     jpg = _encode(tmp_path, image, "c.jpg")
     np.testing.assert_array_equal(decode_stb(jpg.read_bytes()), decode_stb(jpg))
     assert np.abs(load_rgb8(jpg, "opencv").astype(int) - load_rgb8(jpg)).max() <= 4
+
+
+def test_rgb_coded_jpegs_skip_the_colour_transform(tmp_path):
+    from darknet_py.image.stb import jpeg_markers
+
+    image = cv2.imread(str(SAMPLE))[:40, :48]
+    path = _encode(tmp_path, image, "ycc.jpg")
+    data = bytearray(path.read_bytes())
+    jfif, transform, ids = jpeg_markers(bytes(data))
+    assert jfif and transform is None and ids == (1, 2, 3)
+    sof = next(k for k in range(len(data) - 1) if data[k] == 0xFF and data[k + 1] == 0xC0)
+    sos = next(k for k in range(len(data) - 1) if data[k] == 0xFF and data[k + 1] == 0xDA)
+    for i, letter in enumerate(b"RGB"):  # component ids 'R', 'G', 'B': stb reads RGB
+        data[sof + 10 + 3 * i] = letter
+        data[sos + 5 + 2 * i] = letter  # the scan names its components by id too
+    rgb_path = tmp_path / "rgb.jpg"
+    rgb_path.write_bytes(bytes(data))
+    assert jpeg_markers(bytes(data))[2] == (82, 71, 66)
+    planes = decode_stb(rgb_path)  # the decoded planes as they are
+    np.testing.assert_array_equal(ycbcr_to_rgb(planes[..., 0], planes[..., 1], planes[..., 2]),
+                                  decode_stb(path))

@@ -67,7 +67,7 @@ def _stb(data: bytes, name: str, path: str | Path | None) -> np.ndarray:
     if not data.startswith(JPEG_MAGIC):
         return _opencv(data, name, path)  # PNG, BMP...: lossless, the same pixels
     try:
-        return decode_stb(path if path is not None else data)
+        return decode_stb(path, data) if path is not None else decode_stb(data)
     except StbUnsupported as why:
         log.debug("%s: %s; decoded with OpenCV", name, why)
         return _opencv(data, name, path)

@@ -177,23 +177,45 @@ def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
     return out
 
 
-def _is_rgb(jpeg) -> bool:
-    """stb's test for RGB-coded 3-component files: an Adobe marker saying "no transform"
-    and no JFIF marker (component ids 'R', 'G', 'B' are not visible through libjpeg)."""
-    markers = {str(getattr(m, "name", m)) for m in (jpeg.markers or [])}
-    adobe = getattr(jpeg, "adobe_transform", None)
-    return adobe == 0 and "JPEG_APP0" not in markers
+def jpeg_markers(data: bytes) -> tuple[bool, int | None, tuple[int, ...]]:
+    """What stb reads from the headers to tell RGB from YCbCr: a JFIF APP0 marker, the
+    Adobe APP14 transform flag, and the frame's component ids."""
+    jfif, transform, ids = False, None, ()
+    k = 2
+    while k + 4 <= len(data) and data[k] == 0xFF:
+        marker, length = data[k + 1], int.from_bytes(data[k + 2:k + 4], "big")
+        body = data[k + 4:k + 2 + length]
+        if marker == 0xE0 and body.startswith(b"JFIF\0"):
+            jfif = True
+        elif marker == 0xEE and body.startswith(b"Adobe") and len(body) >= 12:
+            transform = body[11]
+        elif marker in (0xC0, 0xC1, 0xC2) and len(body) >= 6:
+            ids = tuple(body[6 + 3 * i] for i in range(body[5]) if 6 + 3 * i < len(body))
+        elif marker == 0xDA:  # start of scan: the headers are over
+            break
+        k += 2 + length
+    return jfif, transform, ids
 
 
-def decode_stb(source: str | Path | bytes) -> np.ndarray:
-    """A JPEG file (or its bytes) -> RGB uint8 (H, W, 3), stb_image's pixels."""
+def _is_rgb(data: bytes) -> bool:
+    """stb's test for a 3-component file coded as RGB: component ids 'R', 'G', 'B', or an
+    Adobe marker saying "no transform" without a JFIF marker."""
+    jfif, transform, ids = jpeg_markers(data)
+    return ids == (82, 71, 66) or (transform == 0 and not jfif)
+
+
+def decode_stb(source: str | Path | bytes, data: bytes | None = None) -> np.ndarray:
+    """A JPEG file (or its bytes) -> RGB uint8 (H, W, 3), stb_image's pixels; ``data``
+    are the file's bytes when the caller has read them already."""
     import jpeglib
 
     if isinstance(source, bytes):
         with tempfile.NamedTemporaryFile(suffix=".jpg") as tmp:
             tmp.write(source)
             tmp.flush()
-            return decode_stb(tmp.name)
+            return decode_stb(tmp.name, source)
+    if data is None:
+        data = Path(source).read_bytes()
     jpeg = jpeglib.read_dct(str(source))
     jpeg.load()
     n = jpeg.num_components
@@ -212,6 +234,6 @@ def decode_stb(source: str | Path | bytes) -> np.ndarray:
                                comp_x, comp_y, width, height))
     if n == 1:
         return np.repeat(planes[0][:, :, None], 3, axis=2)
-    if _is_rgb(jpeg):
+    if _is_rgb(data):
         return np.stack(planes, -1)
     return ycbcr_to_rgb(*planes)
