@@ -112,9 +112,10 @@ def test_calc_anchors_takes_every_darknet_flag(data_dir, capsys):
 def test_train_reads_darknet_flags():
     argv = darknet_argv(["detector", "train", "t.data", "c.cfg", *every_flag()])
     assert argv[:4] == ["detector", "train", "t.data", "c.cfg"]
-    for posix in ("--dont-show", "--map", "--clear", "--gpus", "--chart", "--map-epochs"):
+    for posix in ("--dont-show", "--map", "--clear", "--gpus", "--chart", "--map-epochs",
+                  "--thresh", "--iou-thresh"):  # -thresh and -iou_thresh: the -map report's
         assert posix in argv
-    assert "-hier" not in argv and "-thresh" not in argv
+    assert "-hier" not in argv and "-points" not in argv
 
 
 def test_gpus_without_a_gpu_names_what_was_typed(data_dir, capsys, monkeypatch):

@@ -18,6 +18,10 @@ from .options import device_name
 @click.argument("weights", required=False)
 @click.option("-map", "--map", "calc_map", is_flag=True,
               help="Compute mAP@0.5 on valid= every -mAP_epochs epochs; keep _best.weights.")
+@click.option("-thresh", "--thresh", type=float, default=0.25, show_default=True,
+              help="With -map: the TP/FP threshold of the mAP report.")
+@click.option("-iou_thresh", "--iou-thresh", type=float, default=0.5, show_default=True,
+              help="With -map: the IoU a detection needs to count.")
 @click.option("-mAP_epochs", "--map-epochs", type=click.IntRange(1), default=4,
               show_default=True, help="Epochs between mAP computations.")
 @click.option("-dont_show", "--dont-show", is_flag=True,
@@ -45,9 +49,9 @@ from .options import device_name
 @click.option("--channels-last", is_flag=True, help="Train in channels_last memory format.")
 @click.option("--sync-bn", is_flag=True,
               help="With several processes: batch statistics over all of them (SyncBatchNorm).")
-def detector_train(data, cfg, weights, calc_map, map_epochs, dont_show, clear, gpus, device,
-                   gpu_index, chart, cpu_processes, workers, seed, max_batches, amp, nan_recovery,
-                   channels_last, sync_bn):
+def detector_train(data, cfg, weights, calc_map, thresh, iou_thresh, map_epochs, dont_show,
+                   clear, gpus, device, gpu_index, chart, cpu_processes, workers, seed,
+                   max_batches, amp, nan_recovery, channels_last, sync_bn):
     """Train: darknet-py detector train DATA CFG [WEIGHTS] (full, partial or none).
 
     Under torchrun (``torchrun --nproc_per_node G -m darknet_py detector train ...``) each
@@ -69,7 +73,8 @@ def detector_train(data, cfg, weights, calc_map, map_epochs, dont_show, clear, g
     config = TrainConfig(
         data=str(assets.resolve(data)), cfg=str(assets.resolve(cfg)),
         weights=str(assets.resolve(weights)) if weights else None, clear=clear,
-        calc_map=calc_map, map_epochs=map_epochs, device=devices[0], workers=workers,
+        calc_map=calc_map, map_epochs=map_epochs, map_iou_thresh=iou_thresh, map_thresh=thresh,
+        device=devices[0], workers=workers,
         seed=seed, max_batches=max_batches, nan_recovery=nan_recovery, amp=amp,
         chart=chart or None, channels_last=channels_last, sync_bn=sync_bn)
     if len(devices) > 1:

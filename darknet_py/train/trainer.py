@@ -49,6 +49,8 @@ class TrainConfig:
     clear: bool = False  # -clear: seen = 0, the schedule starts over
     calc_map: bool = False  # -map
     map_epochs: int = 4  # -mAP_epochs
+    map_iou_thresh: float = 0.5  # -iou_thresh: IoU a detection needs for the mAP
+    map_thresh: float = 0.25  # -thresh: the TP/FP threshold of the mAP report
     device: str = "cpu"
     workers: int = 2
     seed: int = 0
@@ -269,11 +271,12 @@ class Trainer:
         self._batches = iter(self._loader(self.iteration))
 
     def compute_map(self) -> float:
-        """mAP@0.5 of the model as it is now on the valid list (the model is not changed)."""
+        """mAP (at -iou_thresh, 0.5 by default) of the model as it is now on the valid list
+        (the model is not changed)."""
         from ..eval.map import evaluate_map
 
-        return evaluate_map(self.model, self.valid_images, self.classes,
-                            device=str(self.device)).map
+        return evaluate_map(self.model, self.valid_images, self.classes, self.c.map_iou_thresh,
+                            self.c.map_thresh, device=str(self.device)).map
 
     # ------------------------------------------------------------------ loop
     def run(self, stop: StopFlag | None = None) -> TrainResult:
