@@ -237,3 +237,18 @@ def test_a_bad_training_image_is_darknets_blank_image(tmp_path, caplog):
     image = dataset._piece(0, 64, 64, np.random.default_rng(0))[0]
     assert np.asarray(image).size and any("blank image" in r.getMessage()
                                           for r in caplog.records)
+
+
+@requires_shared
+def test_train_goes_on_from_a_checkpoint_in_the_cfg_slot(tmp_path, monkeypatch, capsys):
+    from .test_train import _setup
+
+    monkeypatch.chdir(tmp_path)
+    data, cfg = _setup(tmp_path, max_batches=1)
+    model = Darknet(cfg)
+    model.load_weights(WEIGHTS)
+    save(model, tmp_path / "start.pt")
+    rc, out, err = run(["detector", "train", str(data), "start.pt", "--max-batches", "2",
+                        "--workers", "0", "--device", "cpu", "--chart", ""], capsys)
+    assert rc == 0, err
+    assert (tmp_path / "backup" / "start_final.weights").exists()

@@ -52,7 +52,8 @@ from .options import device_name
 def detector_train(data, cfg, weights, calc_map, thresh, iou_thresh, map_epochs, dont_show,
                    clear, gpus, device, gpu_index, chart, cpu_processes, workers, seed,
                    max_batches, amp, nan_recovery, channels_last, sync_bn):
-    """Train: darknet-py detector train DATA CFG [WEIGHTS] (full, partial or none).
+    """Train: darknet-py detector train DATA CFG [WEIGHTS] (full, partial or none), or
+    DATA MODEL.pt to go on from a checkpoint.
 
     Under torchrun (``torchrun --nproc_per_node G -m darknet_py detector train ...``) each
     process trains its share on cuda:LOCAL_RANK (or the CPU with --device cpu).
@@ -70,6 +71,8 @@ def detector_train(data, cfg, weights, calc_map, thresh, iou_thresh, map_epochs,
         devices = [device_name(device, gpu_index)]
     if amp and not devices[0].startswith("cuda"):
         raise click.UsageError("--amp needs a CUDA device")
+    if cfg.lower().endswith(".pt") and not weights:
+        weights = cfg  # a checkpoint in the CFG slot: its cfg, and its weights to start from
     config = TrainConfig(
         data=str(assets.resolve(data)), cfg=str(assets.resolve(cfg)),
         weights=str(assets.resolve(weights)) if weights else None, clear=clear,
