@@ -129,6 +129,14 @@ def load(path: str | Path, cfg: str | Path | Cfg | None = None) -> Darknet:
     return model
 
 
+def model_cfg(path: str | Path) -> str | Path | Cfg:
+    """A cfg file as it is, or the cfg inside a ``.pt`` checkpoint named in its place."""
+    if Path(path).suffix.lower() != ".pt":
+        return path
+    ckpt = read_checkpoint(path)
+    return parse_cfg(ckpt["cfg"], ckpt.get("cfg_path") or str(path))
+
+
 def check_finite(model: Darknet, path: str | Path) -> None:
     """A ``WeightsError`` if any loaded weight is NaN or infinite (a diverged run)."""
     for name, tensor in [*model.named_parameters(), *model.named_buffers()]:

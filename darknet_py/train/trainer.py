@@ -25,7 +25,6 @@ from typing import Callable
 
 import torch
 
-from ..cfg import Cfg, parse_cfg
 from ..errors import CfgError, DarknetError
 from ..io import checkpoint
 from ..io.data import read_data_cfg
@@ -95,14 +94,6 @@ class TrainResult:
     losses: list[float]
 
 
-def _model_cfg(path: str) -> str | Cfg:
-    """The cfg to build: the file, or the cfg inside a ``.pt`` named in its place."""
-    if Path(path).suffix.lower() != ".pt":
-        return path
-    ckpt = checkpoint.read_checkpoint(path)
-    return parse_cfg(ckpt["cfg"], ckpt.get("cfg_path") or path)
-
-
 def _state_path(weights: Path) -> Path:
     return weights.with_suffix(".pt")
 
@@ -120,7 +111,7 @@ class Trainer:
         self.on_message = on_message or (lambda m: log.info("%s", m))
         self.data = read_data_cfg(config.data)
         torch.manual_seed(config.seed)  # Darknet's random init of layers without weights
-        self.model = Darknet(_model_cfg(config.cfg))
+        self.model = Darknet(checkpoint.model_cfg(config.cfg))
         self.net = net = self.model.net
         if net.adam:
             raise CfgError("[net] adam=1: Darknet's Adam update is not implemented by "
