@@ -23,9 +23,15 @@ from __future__ import annotations
 
 import math
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
+
+
+# jpeglib's C side is not safe to call from several threads at once (concurrent calls
+# crashed with SIGBUS): one read at a time; the numpy stages run in parallel.
+_JPEGLIB = threading.Lock()
 
 
 class StbUnsupported(Exception):
@@ -216,21 +222,24 @@ def decode_stb(source: str | Path | bytes, data: bytes | None = None) -> np.ndar
             return decode_stb(tmp.name, source)
     if data is None:
         data = Path(source).read_bytes()
-    jpeg = jpeglib.read_dct(str(source))
-    jpeg.load()
-    n = jpeg.num_components
-    if n not in (1, 3) or jpeg.has_black:
-        raise StbUnsupported(f"{n} components ({jpeg.jpeg_color_space})")
-    height, width = jpeg.height, jpeg.width
-    factors = np.asarray(jpeg.samp_factor).reshape(n, 2)  # (v, h) per component
+    with _JPEGLIB:
+        jpeg = jpeglib.read_dct(str(source))
+        jpeg.load()
+        n = jpeg.num_components
+        if n not in (1, 3) or jpeg.has_black:
+            raise StbUnsupported(f"{n} components ({jpeg.jpeg_color_space})")
+        height, width = jpeg.height, jpeg.width
+        factors = np.asarray(jpeg.samp_factor).reshape(n, 2)  # (v, h) per component
+        components = [np.asarray(b) for b in [jpeg.Y, jpeg.Cb, jpeg.Cr][:n]]
+        tables = [np.asarray(jpeg.qt[jpeg.quant_tbl_no[k]]) for k in range(n)]
     v_max, h_max = int(factors[:, 0].max()), int(factors[:, 1].max())
     planes = []
-    for k, blocks in enumerate([jpeg.Y, jpeg.Cb, jpeg.Cr][:n]):
+    for k, blocks in enumerate(components):
         v, h = int(factors[k, 0]), int(factors[k, 1])
-        table = jpeg.qt[jpeg.quant_tbl_no[k]]
+        table = tables[k]
         comp_x = math.ceil(width * h / h_max)
         comp_y = math.ceil(height * v / v_max)
-        planes.append(upsample(_plane(np.asarray(blocks), table), h_max // h, v_max // v,
+        planes.append(upsample(_plane(blocks, table), h_max // h, v_max // v,
                                comp_x, comp_y, width, height))
     if n == 1:
         return np.repeat(planes[0][:, :, None], 3, axis=2)
