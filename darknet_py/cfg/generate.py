@@ -238,10 +238,15 @@ def tiny_sections(d: TinyDesign) -> Writer:
     return w
 
 
+def design_sections(d: Design) -> Writer:
+    """The layer sections of either kind of design."""
+    return tiny_sections(d) if isinstance(d, TinyDesign) else csp_sections(d)
+
+
 def design_text(d: Design, title: str | None = None) -> str:
     """Darknet cfg text of a design: a comment naming it (``title``, default its name),
     ``[net]`` with its size and training keys, then the layers."""
-    w = tiny_sections(d) if isinstance(d, TinyDesign) else csp_sections(d)
+    w = design_sections(d)
     net = {"batch": "64", "subdivisions": "8", "width": str(d.width), "height": str(d.height),
            "channels": "3", **d.net}
     out = [f"# {title or d.name}: written by darknet-py cfg scale\n[net]\n"

@@ -15,6 +15,18 @@ from .app import detector, eval_group
 from .options import device_name, eval_options, load_model
 
 
+def _valid_set(data: str, cfg: str, weights: str | None, names: bool = True):
+    """The valid list of DATA and the model of CFG WEIGHTS (or a .pt alone), with the
+    class names checked against the model (``names``): (data_cfg, images, model, names)."""
+    data_cfg = read_data_cfg(assets.resolve(data))
+    images = data_cfg.image_list("valid", "train")
+    model, extra = load_model(cfg, weights)
+    class_names = data_cfg.names(model.num_classes, model.cfg.path) if names else None
+    if extra:
+        raise click.UsageError(f"unexpected argument {extra[0]!r}")
+    return data_cfg, images, model, class_names
+
+
 @detector.command("map")
 @click.argument("data")
 @click.argument("cfg")
@@ -34,12 +46,7 @@ def detector_map(data, cfg, weights, thresh, iou_thresh, points, int8_list, lett
     CFG WEIGHTS (or DATA MODEL.pt)."""
     from ..eval.map import evaluate_map
 
-    data_cfg = read_data_cfg(assets.resolve(data))
-    images = data_cfg.image_list("valid", "train")
-    model, extra = load_model(cfg, weights)
-    names = data_cfg.names(model.num_classes, model.cfg.path)
-    if extra:
-        raise click.UsageError(f"unexpected argument {extra[0]!r}")
+    _, images, model, names = _valid_set(data, cfg, weights)
     if int8_list:
         from ..infer.quantize import quantize_int8
 
@@ -69,12 +76,7 @@ def detector_valid(data, cfg, weights, outfile, letter_box, device, gpu_index, b
     into the .data file's results folder."""
     from ..eval.valid import validate_detector
 
-    data_cfg = read_data_cfg(assets.resolve(data))
-    images = data_cfg.image_list("valid", "train")
-    model, extra = load_model(cfg, weights)
-    names = data_cfg.names(model.num_classes, model.cfg.path)
-    if extra:
-        raise click.UsageError(f"unexpected argument {extra[0]!r}")
+    data_cfg, images, model, names = _valid_set(data, cfg, weights)
     out_dir = data_cfg.get("results", "results")
     files = validate_detector(model, images, out_dir, names, data_cfg.get("eval", "voc"),
                               outfile, letter_box or None, device_name(device, gpu_index),
@@ -92,11 +94,7 @@ def detector_recall(data, cfg, weights, letter_box, device, gpu_index, batch_siz
     found, truths, proposals per image, average best IoU, recall."""
     from ..eval.recall import recall_lines
 
-    data_cfg = read_data_cfg(assets.resolve(data))
-    images = data_cfg.image_list("valid", "train")
-    model, extra = load_model(cfg, weights)
-    if extra:
-        raise click.UsageError(f"unexpected argument {extra[0]!r}")
+    _, images, model, _ = _valid_set(data, cfg, weights, names=False)  # Darknet reads none
     for totals in recall_lines(model, images, device_name(device, gpu_index), decoder):
         click.echo(totals.line(), err=True)
 

@@ -61,6 +61,10 @@ def image_paths(images: tuple[str, ...]) -> Iterator[str]:
             yield line.strip()
 
 
+decoder_option = click.option(
+    "--decoder", type=click.Choice(["stb", "opencv"]), default="stb", show_default=True,
+    help="stb: Darknet's JPEG pixels; opencv: faster.")
+
 detect_options = options(
     click.option("-thresh", "--thresh", type=float, default=0.25, show_default=True,
                  help="Probability threshold for reporting a class."),
@@ -83,8 +87,7 @@ detect_options = options(
     click.option("-i", "gpu_index", type=int, default=None,
                  help="GPU index, as Darknet's -i."),
     click.option("--half", is_flag=True, help="Run in float16 (CUDA only)."),
-    click.option("--decoder", type=click.Choice(["stb", "opencv"]), default="stb",
-                 show_default=True, help="stb: Darknet's JPEG pixels; opencv: faster."),
+    decoder_option,
 )
 
 
@@ -96,6 +99,5 @@ eval_options = options(
     click.option("-i", "gpu_index", type=int, default=None, help="GPU index, as Darknet's -i."),
     click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True,
                  help="Images per forward pass."),
-    click.option("--decoder", type=click.Choice(["stb", "opencv"]), default="stb",
-                 show_default=True, help="stb: Darknet's JPEG pixels; opencv: faster."),
+    decoder_option,
 )

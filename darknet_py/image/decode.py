@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import ImageError
 from ..io.files import read_input
-from .stb import StbUnsupported, decode_stb
+from .stb import StbUnsupported, decode_stb, jpeg_segments
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +33,9 @@ def header_size(data: bytes) -> tuple[int, int] | None:
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     if not data.startswith(JPEG_MAGIC):
         return None
-    k = 2
-    while k + 9 < len(data):
-        if data[k] != 0xFF:
-            return None
-        marker, length = data[k + 1], int.from_bytes(data[k + 2:k + 4], "big")
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # SOFn
-            return (int.from_bytes(data[k + 7:k + 9], "big"),
-                    int.from_bytes(data[k + 5:k + 7], "big"))
-        k += 2 + length
+    for marker, body in jpeg_segments(data):
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(body) >= 5:
+            return int.from_bytes(body[3:5], "big"), int.from_bytes(body[1:3], "big")  # SOFn
     return None
 
 

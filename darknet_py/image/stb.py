@@ -25,9 +25,9 @@ import math
 import tempfile
 import threading
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
-
 
 # jpeglib's C side is not safe to call from several threads at once (concurrent calls
 # crashed with SIGBUS): one read at a time; the numpy stages run in parallel.
@@ -183,23 +183,28 @@ def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
     return out
 
 
+def jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(marker, payload) of each header segment of JPEG ``data``, up to the first scan."""
+    k = 2
+    while k + 4 <= len(data) and data[k] == 0xFF:
+        marker, length = data[k + 1], int.from_bytes(data[k + 2:k + 4], "big")
+        if marker == 0xDA:  # start of scan: the headers are over
+            return
+        yield marker, data[k + 4:k + 2 + length]
+        k += 2 + length
+
+
 def jpeg_markers(data: bytes) -> tuple[bool, int | None, tuple[int, ...]]:
     """What stb reads from the headers to tell RGB from YCbCr: a JFIF APP0 marker, the
     Adobe APP14 transform flag, and the frame's component ids."""
     jfif, transform, ids = False, None, ()
-    k = 2
-    while k + 4 <= len(data) and data[k] == 0xFF:
-        marker, length = data[k + 1], int.from_bytes(data[k + 2:k + 4], "big")
-        body = data[k + 4:k + 2 + length]
+    for marker, body in jpeg_segments(data):
         if marker == 0xE0 and body.startswith(b"JFIF\0"):
             jfif = True
         elif marker == 0xEE and body.startswith(b"Adobe") and len(body) >= 12:
             transform = body[11]
         elif marker in (0xC0, 0xC1, 0xC2) and len(body) >= 6:
             ids = tuple(body[6 + 3 * i] for i in range(body[5]) if 6 + 3 * i < len(body))
-        elif marker == 0xDA:  # start of scan: the headers are over
-            break
-        k += 2 + length
     return jfif, transform, ids
 
 

@@ -16,6 +16,7 @@ import torch
 
 from ..errors import ImageError
 from ..image import load_image, load_rgb8, network_input
+from ..image.decode import to_float
 from ..nn.model import Darknet
 from ..ops.nms import nms, sort_like_darknet
 from .detections import Detections, candidates, darknet_order
@@ -189,7 +190,7 @@ def as_network_rgb(image: np.ndarray, index: int = 0, bgr: bool = False) -> np.n
         shape = getattr(image, "shape", type(image).__name__)
         raise ImageError(f"{where}: expected an H x W x 3 array, got {shape}")
     if image.dtype == np.uint8:
-        image = (image.astype(np.float64) / 255.0).astype(np.float32)  # as Darknet
+        image = to_float(image)  # as Darknet divides
     elif not np.issubdtype(image.dtype, np.floating):
         raise ImageError(f"{where}: dtype {image.dtype}; pass uint8 (0-255) or float (0-1)")
     elif image.size and (not np.isfinite(image).all() or image.min() < 0 or image.max() > 1):

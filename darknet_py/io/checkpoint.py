@@ -122,7 +122,7 @@ def load(path: str | Path, cfg: str | Path | Cfg | None = None) -> Darknet:
                         "their initial values", p, report.layers_loaded - 1, len(model.layers))
         return model
     ckpt = read_checkpoint(p)
-    model = Darknet(parse_cfg(ckpt["cfg"], ckpt.get("cfg_path") or str(p)),
+    model = Darknet(_stored_cfg(ckpt, p),
                     ckpt.get("width"), ckpt.get("height"))
     restore(model, ckpt, p)
     model.names = ckpt.get("names")
@@ -133,7 +133,11 @@ def model_cfg(path: str | Path) -> str | Path | Cfg:
     """A cfg file as it is, or the cfg inside a ``.pt`` checkpoint named in its place."""
     if Path(path).suffix.lower() != ".pt":
         return path
-    ckpt = read_checkpoint(path)
+    return _stored_cfg(read_checkpoint(path), path)
+
+
+def _stored_cfg(ckpt: dict[str, Any], path: str | Path) -> Cfg:
+    """The cfg a checkpoint carries, named by the file it came from."""
     return parse_cfg(ckpt["cfg"], ckpt.get("cfg_path") or str(path))
 
 

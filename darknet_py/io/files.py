@@ -34,8 +34,6 @@ def read_input(path: str | Path, what: str, error: type[DarknetError]) -> bytes:
             return f.read()
     except FileNotFoundError:
         raise error(f"{path}: {what} not found") from None
-    except IsADirectoryError:
-        raise error(f"{path}: is a directory, not a {what}") from None
     except OSError as exc:
         raise error(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
 

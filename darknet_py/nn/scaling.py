@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from ..cfg.family import Design, TinyDesign, scaled
-from ..cfg.generate import Writer, csp_sections, design_text, tiny_sections
+from ..cfg.generate import design_sections, design_text
 from ..cfg.parse import parse_cfg
 from ..cfg.sections import Cfg
 from .builder import build_layers
@@ -32,10 +32,6 @@ def cfg_cost(cfg: Cfg, width: int | None = None,
         layers, shapes = build_layers(cfg, width, height)
     params = [sum(p.numel() for p in m.parameters()) for m in layers]
     return layer_bflops(layers, shapes), params
-
-
-def _writer(design: Design) -> Writer:
-    return tiny_sections(design) if isinstance(design, TinyDesign) else csp_sections(design)
 
 
 def _design_cost(design: Design) -> tuple[list[float], list[int]]:
@@ -62,7 +58,7 @@ class SeedCost:
     def of(cls, seed: Design) -> SeedCost:
         bflops, params = _design_cost(seed)
         wide_bflops, wide_params = _design_cost(scaled(seed, width=2.0))
-        writer = _writer(seed)
+        writer = design_sections(seed)
         return cls(seed, bflops, params,
                    [_power(a, b) for a, b in zip(bflops, wide_bflops)],
                    [_power(a, b) for a, b in zip(params, wide_params)],
@@ -73,7 +69,7 @@ class SeedCost:
         """Predicted (BFLOPs per image, parameters) of the seed scaled by the knobs."""
         ratio = {g: 1.0 for g in self.repeats}
         if depth is not None:
-            counts = _writer(scaled(self.seed, depth=depth)).repeats
+            counts = design_sections(scaled(self.seed, depth=depth)).repeats
             ratio = {g: counts.get(g, 0) / n for g, n in self.repeats.items()}
         area = 1.0 if size is None else size * size / (self.seed.width * self.seed.height)
         flops = params = 0.0
