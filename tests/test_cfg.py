@@ -125,9 +125,9 @@ def test_maxpool_section_type():
 
 
 @pytest.mark.parametrize("key, value, what", [
-    ("mixup", "1", "training augmentation"),
+    ("cutmix", "1", "training augmentation"),
     ("adam", "1", "Adam"),
-    ("blur", "1", "training augmentation"),
+    ("track", "1", "training"),
 ])
 def test_net_keys_we_do_not_implement_warn_with_their_line(key, value, what, caplog):
     with caplog.at_level(logging.WARNING):
@@ -146,7 +146,7 @@ def test_layer_keys_we_do_not_implement_warn(section, key, caplog):
 
 def test_unimplemented_keys_at_their_default_are_quiet(caplog):
     with caplog.at_level(logging.WARNING):
-        parse_cfg(NET + "angle=0\nmixup=0\nadam=0\n[yolo]\nfocal_loss=0\n")
+        parse_cfg(NET + "angle=0\ncutmix=0\nadam=0\n[yolo]\nfocal_loss=0\n")
     assert caplog.text == ""
 
 

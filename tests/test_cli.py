@@ -229,8 +229,10 @@ def test_detector_map_prints_darknets_report(capsys, tmp_path, coco128_list):
     lines = out.splitlines()
     expected = evaluate_map(load(WEIGHTS, TINY_CFG),
                             coco128_list.read_text().splitlines()[:8], points=101)
-    assert lines[1] == " calculation mAP (mean average precision)..."
-    assert lines[2:] == expected.report(read_data_cfg(data).names())
+    assert lines[0] == ("labels: 8 of 8 images have a label file (8 by Darknet's rule "
+                        "(AlexeyAB replace_image_to_label))")
+    assert lines[2] == " calculation mAP (mean average precision)..."
+    assert lines[3:] == expected.report(read_data_cfg(data).names())
     assert lines[-2] == " IoU threshold = 50 %, used 101 Recall-points "
     assert "Total Detection Time" in err
 

@@ -7,19 +7,61 @@ import logging
 import numpy as np
 import pytest
 
-from darknet_py.io.data import (DataError, label_path, parse_labels, read_data_cfg, read_image_list,
+from darknet_py.io.data import (DataError, LabelFiles, darknet_label_path, find_label_file,
+                                label_path, parse_labels, read_data_cfg, read_image_list,
                                 read_labels)
 
 
 @pytest.mark.parametrize("image, label", [
     ("/d/coco/images/train2017/000000000009.jpg", "/d/coco/labels/train2017/000000000009.txt"),
+    ("/d/coco/images/val2014/1.JPG", "/d/coco/labels/val2014/1.txt"),
     ("/d/VOC2007/JPEGImages/000001.jpg", "/d/VOC2007/labels/000001.txt"),
     ("data/obj/img1.PNG", "data/obj/img1.txt"),
-    ("/a/images/b/images/c.jpeg", "/a/labels/b/images/c.txt"),  # first match only
-    ("C:\\data\\images\\x.bmp", "C:\\data\\labels\\x.txt"),
+    ("data/obj/images/a.jpg", "data/obj/images/a.txt"),  # AlexeyAB: no /images/ rule
+    ("C:\\data\\JPEGImages\\x.bmp", "C:\\data\\labels\\x.txt"),
 ])
-def test_label_path_follows_darknet_rule(image, label):
-    assert label_path(image) == label
+def test_darknet_label_path_is_alexeyab_rule(image, label):
+    assert darknet_label_path(image) == label
+    assert label_path(image) == label  # no file on disk: Darknet's path
+
+
+def _touch(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("0 0.5 0.5 0.2 0.2\n")
+    return path
+
+
+@pytest.mark.parametrize("image, label, rule", [
+    ("obj/images/a.jpg", "obj/images/a.txt", "darknet"),                       # AlexeyAB
+    ("coco/images/train2017/b.jpg", "coco/labels/train2017/b.txt", "darknet"),  # COCO
+    ("VOC2007/JPEGImages/c.jpg", "VOC2007/labels/c.txt", "darknet"),            # VOC
+    ("yolo/images/train/d.jpg", "yolo/labels/train/d.txt", "yolo"),             # YOLO tree
+    ("a/images/b/images/e.png", "a/images/b/labels/e.txt", "yolo"),  # the last images/
+])
+def test_label_rules_on_disk(tmp_path, image, label, rule):
+    _touch(tmp_path / image)
+    _touch(tmp_path / label)
+    assert find_label_file(tmp_path / image) == (str(tmp_path / label), rule)
+
+
+def test_darknet_rule_wins_over_the_yolo_fallback(tmp_path):
+    image = _touch(tmp_path / "obj/images/a.jpg")
+    beside = _touch(tmp_path / "obj/images/a.txt")
+    _touch(tmp_path / "obj/labels/a.txt")
+    assert find_label_file(image) == (str(beside), "darknet")
+
+
+def test_label_files_summary_counts_each_rule(tmp_path):
+    images = [_touch(tmp_path / f"obj/images/{k}.jpg") for k in range(3)]
+    _touch(tmp_path / "obj/images/0.txt")
+    _touch(tmp_path / "obj/labels/1.txt")
+    files = LabelFiles.find(images)
+    assert files.rules == ["darknet", "yolo", None]
+    assert files.summary() == ("labels: 2 of 3 images have a label file (1 by Darknet's rule "
+                               "(AlexeyAB replace_image_to_label), 1 by the /images/ -> "
+                               "/labels/ fallback)")
+    labels = read_labels([str(p) for p in images], 80, files)
+    assert [len(x) for x in labels] == [1, 1, 0]
 
 
 def test_parse_labels_reads_values_and_skips_bad_lines(caplog):

@@ -17,7 +17,9 @@ from darknet_py import Darknet
 from darknet_py.cfg import parse_cfg
 from darknet_py.io.weights import read_weights
 from darknet_py.train import TrainConfig, TrainingDiverged, train, train_distributed
-from darknet_py.train.dataset import TrainSampler, network_size, transform_labels
+from darknet_py.train.augment import Crop, fill_truth
+from darknet_py.train.dataset import TrainSampler, network_size
+from darknet_py.train.draws import PieceDraws
 from darknet_py.train.optim import (learning_rate, make_optimizer, schedule_warnings,
                                     set_learning_rate)
 
@@ -107,15 +109,27 @@ def test_stopbackward_freezes_leading_layers():
     assert model.layers[4].conv.weight.requires_grad
 
 
-def test_transform_labels_hand_worked():
+def _draws(flip=False, swaps=(0,)):
+    return PieceDraws(0, .5, .5, .5, .5, .5, .5, flip, 0., 1., 1., 0, 0, False, swaps, 0)
+
+
+def test_fill_truth_hand_worked():
     labels = np.array([[3, 0.5, 0.5, 0.2, 0.4]], np.float32)  # 100 x 50 image: 40..60, 15..35
-    # crop x 30..80 (50 wide), y 10..40 (30 high)
-    out = transform_labels(labels, 100, 50, 30, 10, 50, 30, False, 416, 416)
+    crop = Crop(left=30, right=20, top=10, bottom=10, width=50, height=30)  # x 30..80, y 10..40
+    out, min_w_h = fill_truth(labels, _draws(), crop, 100, 50, 416, 416, 90)
     np.testing.assert_allclose(out, [[3, 0.4, 0.5, 0.4, 20 / 30]], rtol=1e-6)
-    flipped = transform_labels(labels, 100, 50, 30, 10, 50, 30, True, 416, 416)
+    assert min_w_h == int(np.float32(0.4) * 416)
+    flipped, _ = fill_truth(labels, _draws(flip=True), crop, 100, 50, 416, 416, 90)
     np.testing.assert_allclose(flipped[0, 1], 0.6, rtol=1e-6)
-    gone = transform_labels(labels, 100, 50, 61, 10, 30, 30, False, 416, 416)
+    gone, _ = fill_truth(labels, _draws(), Crop(61, 9, 10, 10, 30, 30), 100, 50, 416, 416, 90)
     assert gone.shape == (0, 5)  # left of the crop
+    two = np.array([[1, .2, .2, .1, .1], [2, .7, .7, .1, .1]], np.float32)
+    order, _ = fill_truth(two, _draws(swaps=(1, 1)), Crop(0, 0, 0, 0, 100, 50), 100, 50, 416,
+                          416, 90)
+    assert order[:, 0].tolist() == [2, 1]  # box 0 swapped with 1, then 1 with itself
+    corner, _ = fill_truth(np.array([[0, 0, 0, .1, .1]], np.float32), _draws(),
+                           Crop(0, 0, 0, 0, 100, 50), 100, 50, 416, 416, 90)
+    assert corner.shape == (0, 5)  # Darknet drops a box at x = y = 0
 
 
 def test_sampler_is_deterministic_and_splits_the_mini_batch():
@@ -133,6 +147,9 @@ def test_multiscale_sizes():
     assert network_size(0, 1000, 416, 416, 1, 0) == (608, 608)
     assert network_size(950, 1000, 416, 416, 1, 0) == (608, 608)
     assert network_size(500, 1000, 416, 416, 0, 0) == (416, 416)
+    steps = {network_size(it, 1000, 416, 416, 1, 0, step=64) for it in range(10, 890)}
+    assert all(s[0] % 64 == 0 or s == (416, 416) for s in steps) and max(steps)[0] <= 640
+    assert network_size(0, 1000, 416, 416, 1, 0, step=64) == (640, 640)  # roundl(10.1)*64
 
 
 # --------------------------------------------------------------------------- the loop

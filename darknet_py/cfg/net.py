@@ -74,13 +74,13 @@ class NetSection(Section):
     max_crop: int | None = None
     min_crop: int | None = None
     flip: int = 1
-    blur: int = field(default=0, metadata=unimplemented("training augmentation"))
-    gaussian_noise: int = field(default=0, metadata=unimplemented("training augmentation"))
-    mixup: int = field(default=0, metadata=unimplemented("training augmentation"))
+    blur: int = 0
+    gaussian_noise: int = 0
+    mixup: int = 0
     cutmix: int = field(default=0, metadata=unimplemented("training augmentation"))
     mosaic: int = 0
     letter_box: int = 0
-    mosaic_bound: int = field(default=0, metadata=unimplemented("training augmentation"))
+    mosaic_bound: int = 0
     contrastive: int = field(default=0, metadata=unimplemented("training"))
     contrastive_jit_flip: int = field(default=0, metadata=unimplemented("training"))
     contrastive_color: int = field(default=0, metadata=unimplemented("training"))

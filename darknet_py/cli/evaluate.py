@@ -10,7 +10,7 @@ import click
 import cv2
 
 from .. import assets
-from ..io.data import read_data_cfg, read_image_list, read_names
+from ..io.data import LabelFiles, read_data_cfg, read_image_list, read_names
 from .app import detector, eval_group
 from .options import device_name, eval_options, load_model
 
@@ -53,6 +53,7 @@ def detector_map(data, cfg, weights, thresh, iou_thresh, points, int8_list, lett
         if not device_name(device, gpu_index).startswith("cpu"):
             raise click.UsageError("--int8 runs on the CPU")
         model = quantize_int8(model.eval(), read_image_list(int8_list))
+    click.echo(LabelFiles.find(images).summary())
     click.echo("\n calculation mAP (mean average precision)...")
     start = time.perf_counter()
     result = evaluate_map(model, images, model.num_classes, iou_thresh, thresh, points,

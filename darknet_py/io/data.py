@@ -138,21 +138,87 @@ def read_image_list(path: str | Path, check: bool = True) -> list[str]:
 
 # --------------------------------------------------------------------------- labels
 
-_IMAGE_DIRS = (("/images/", "/labels/"), ("/JPEGImages/", "/labels/"),
-               ("\\images\\", "\\labels\\"), ("\\JPEGImages\\", "\\labels\\"))
+# AlexeyAB's ``replace_image_to_label`` (src/utils.c): each pair replaced in turn, first
+# occurrence only.  Its ``/images/`` -> ``/labels/`` line is commented out, so a file under a
+# folder named ``images`` keeps its labels beside it.
+_DARKNET_DIRS = tuple((a.replace("/", sep), b.replace("/", sep)) for sep in ("/", "\\")
+                      for a, b in (("/images/train2017/", "/labels/train2017/"),
+                                   ("/images/val2017/", "/labels/val2017/"),
+                                   ("/images/train2014/", "/labels/train2014/"),
+                                   ("/images/val2014/", "/labels/val2014/"),
+                                   ("/JPEGImages/", "/labels/")))
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tiff")
+LABEL_RULES = ("darknet", "yolo")  # the order in which ``label_path`` tries them
+
+
+def _with_txt(path: str) -> str:
+    """The extension becomes ``.txt``.  Darknet replaces only the extensions it knows
+    (jpg, jpeg, png, bmp, ppm, tiff, all-lower or all-upper) and then reads the image
+    itself as its labels; darknet-py replaces any extension."""
+    stem, ext = os.path.splitext(path)
+    return stem + ".txt" if ext else path + ".txt"
+
+
+def darknet_label_path(image_path: str | Path) -> str:
+    """The label file by AlexeyAB's rule: COCO's ``/images/{train,val}{2014,2017}/`` and
+    VOC's ``/JPEGImages/`` become ``labels``; any other file has its labels beside it."""
+    path = str(image_path)
+    for old, new in _DARKNET_DIRS:
+        path = path.replace(old, new, 1)
+    return _with_txt(path)
+
+
+def yolo_label_path(image_path: str | Path) -> str | None:
+    """The label file of a YOLO-style tree: the last ``/images/`` becomes ``/labels/``
+    (None where the path has no ``images`` folder)."""
+    path = str(image_path)
+    for sep in ("/", "\\"):
+        old = f"{sep}images{sep}"
+        if old in path:
+            head, tail = path.rsplit(old, 1)
+            return _with_txt(f"{head}{sep}labels{sep}{tail}")
+    return None
+
+
+def find_label_file(image_path: str | Path) -> tuple[str, str | None]:
+    """``(label path, rule)``: AlexeyAB's rule first, then the YOLO-tree rule; the rule is
+    None (and the path AlexeyAB's) when neither file exists."""
+    darknet = darknet_label_path(image_path)
+    if os.path.lexists(darknet):
+        return darknet, "darknet"
+    yolo = yolo_label_path(image_path)
+    if yolo is not None and os.path.lexists(yolo):
+        return yolo, "yolo"
+    return darknet, None
 
 
 def label_path(image_path: str | Path) -> str:
-    """The label file of an image, by Darknet's rule (``replace_image_to_label``):
-    ``/images/`` or ``/JPEGImages/`` becomes ``/labels/`` (first match), the
-    extension becomes ``.txt``."""
-    path = str(image_path)
-    for old, new in _IMAGE_DIRS:
-        if old in path:
-            path = path.replace(old, new, 1)
-            break
-    stem, ext = os.path.splitext(path)
-    return stem + ".txt" if ext else path + ".txt"
+    """The label file of an image (``find_label_file``'s path)."""
+    return find_label_file(image_path)[0]
+
+
+@dataclass
+class LabelFiles:
+    """Where the labels of a list of images are: each image's path and the rule that
+    found it (None: no label file)."""
+
+    paths: list[str]
+    rules: list[str | None]
+
+    @classmethod
+    def find(cls, images: Sequence[str | Path]) -> LabelFiles:
+        found = [find_label_file(image) for image in images]
+        return cls([p for p, _ in found], [r for _, r in found])
+
+    def summary(self) -> str:
+        """One line: how many images have label files, and by which rule."""
+        n, have = len(self.rules), sum(r is not None for r in self.rules)
+        names = {"darknet": "Darknet's rule (AlexeyAB replace_image_to_label)",
+                 "yolo": "the /images/ -> /labels/ fallback"}
+        parts = [f"{self.rules.count(r)} by {names[r]}" for r in LABEL_RULES
+                 if self.rules.count(r)]
+        by = f" ({', '.join(parts)})" if parts else ""
+        return f"labels: {have} of {n} images have a label file{by}"
 
 
 _INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
@@ -205,15 +271,16 @@ def parse_labels(text: str, path: str = "<labels>", classes: int | None = None) 
     return np.array(rows, dtype=np.float32).reshape(-1, 5)
 
 
-def read_labels(image_paths: list[str], classes: int | None = None) -> list[np.ndarray]:
-    """The labels of each image ((N, 5): class, cx, cy, w, h), found by ``label_path``.
-
-    An image without a label file has no objects; that is logged once for the set.
+def read_labels(image_paths: Sequence[str], classes: int | None = None,
+                files: LabelFiles | None = None) -> list[np.ndarray]:
+    """The labels of each image ((N, 5): class, cx, cy, w, h), found by ``find_label_file``
+    (or given as ``files``).  An image without a label file has no objects; that is
+    logged once for the set.
     """
+    files = files or LabelFiles.find(image_paths)
     out, missing = [], []
-    for image in image_paths:
-        path = label_path(image)
-        if not os.path.lexists(path):
+    for path, rule in zip(files.paths, files.rules):
+        if rule is None:
             missing.append(path)
             text = ""
         else:
@@ -221,5 +288,5 @@ def read_labels(image_paths: list[str], classes: int | None = None) -> list[np.n
         out.append(parse_labels(text, path, classes))
     if missing:
         log.warning("%d of %d images have no label file (e.g. %s); they count as images "
-                    "without objects", len(missing), len(image_paths), missing[0])
+                    "without objects", len(missing), len(files.paths), missing[0])
     return out

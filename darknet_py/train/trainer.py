@@ -27,9 +27,10 @@ import torch
 
 from ..errors import CfgError, DarknetError
 from ..io import checkpoint
-from ..io.data import read_data_cfg
+from ..io.data import LabelFiles, read_data_cfg
 from ..nn.model import Darknet
-from .dataset import Augment, DetectionDataset, TrainSampler, collate, network_size
+from .dataset import (Augment, DetectionDataset, TrainSampler, collate, network_size,
+                      to_input)
 from .hooks import ChartHook, CheckpointHook, EmaHook, HookBase, MapHook, NanGuard, TrainingDiverged
 from .loss import LossFigures
 from .optim import learning_rate, make_optimizer, schedule_warnings, set_learning_rate
@@ -126,6 +127,8 @@ class Trainer:
             check_writable(self.backup)
         self.classes = self.model.num_classes
         self.train_images = self.data.image_list("train")
+        self.train_labels = LabelFiles.find(self.train_images)
+        self.on_message(self.train_labels.summary())
         self.valid_images = (self.data.image_list("valid", "train") if config.calc_map
                              else [])
         self.optimizer_state = None
@@ -207,12 +210,12 @@ class Trainer:
 
     def _loader(self, start: int) -> torch.utils.data.DataLoader:
         aug = Augment.from_model(self.model)
-        dataset = DetectionDataset(self.train_images, self.classes, aug)
+        dataset = DetectionDataset(self.train_images, self.classes, aug, self.train_labels)
         net, last = self.net, self.model.yolo_sections[-1]
 
         def sizes(it):
             return network_size(it, self.max_batches, net.width, net.height, last.random,
-                                self.c.seed)
+                                self.c.seed, net.resize_step)
 
         sampler = TrainSampler(len(dataset), self.mini_batch, self.subdivisions, sizes,
                                self.c.seed, start, self.max_batches, self.c.rank, self.c.world)
@@ -356,7 +359,7 @@ class Trainer:
         figures, x = None, None
         for sub in range(self.subdivisions):
             x, targets = next(self._batches)  # targets stay on the CPU for the loss plan
-            x = x.to(self.device, non_blocking=True)
+            x = to_input(x.to(self.device, non_blocking=True))
             if c.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             last = sub == self.subdivisions - 1

@@ -1,0 +1,121 @@
+"""Training-loader images per second per core, against Darknet C's own loader.
+
+Both run in this process, pinned to one core, on coco128 at 416 x 416, in alternating
+blocks of the same number of images:
+- darknet-py: ``DetectionDataset`` samples for random keys, collated into batches as the
+  trainer gets them (uint8; the trainer divides by 255 on its device);
+- Darknet C (with ``--darknet path/to/libdarknet.so``, built with OPENCV=1):
+  ``load_data_detection`` as ``train_detector`` calls it, which returns float batches.
+
+Two rows, as in the issue: jitter + HSV + flip (yolov4-tiny's settings), and the same with
+mosaic (yolov4's).  It prints img/s for each and the ratio darknet-py / Darknet C (> 1:
+darknet-py is faster).  Usage:
+
+    python benchmarks/loader.py [--darknet ../darknet-src/libdarknet.so] [--blocks 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from darknet_py.train.dataset import Augment, DetectionDataset, collate  # noqa: E402
+
+COCO128 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "coco128"
+ROWS = {
+    "jitter, HSV, flip": Augment(jitter=0.3, resize=1.5, flip=True, hue=0.1, saturation=1.5,
+                                 exposure=1.5),
+    "jitter, HSV, flip, mosaic": Augment(jitter=0.3, flip=True, hue=0.1, saturation=1.5,
+                                         exposure=1.5, mosaic=True),
+}
+
+
+class _Matrix(ctypes.Structure):
+    _fields_ = [("rows", ctypes.c_int), ("cols", ctypes.c_int),
+                ("vals", ctypes.POINTER(ctypes.POINTER(ctypes.c_float)))]
+
+
+class _Data(ctypes.Structure):
+    _fields_ = [("w", ctypes.c_int), ("h", ctypes.c_int), ("X", _Matrix), ("y", _Matrix),
+                ("shallow", ctypes.c_int), ("num_boxes", ctypes.c_void_p),
+                ("boxes", ctypes.c_void_p)]
+
+
+class DarknetLoader:
+    """Darknet C's ``load_data_detection`` through ctypes (its OpenCV build)."""
+
+    def __init__(self, lib: str, images: list[str]):
+        self.lib = ctypes.CDLL(lib)
+        f = self.lib.load_data_detection
+        i, fl = ctypes.c_int, ctypes.c_float
+        f.restype = _Data
+        f.argtypes = ([i, ctypes.POINTER(ctypes.c_char_p), i, i, i, i, i, i, i, i, i, i, i]
+                      + [fl] * 5 + [i] * 9)
+        self.lib.free_data.argtypes = [_Data]
+        self.paths = (ctypes.c_char_p * len(images))(*[p.encode() for p in images])
+
+    def batch(self, n: int, size: int, a: Augment) -> None:
+        d = self.lib.load_data_detection(
+            n, self.paths, len(self.paths), size, size, 3, a.max_boxes, 6, 80, int(a.flip),
+            a.gaussian_noise, a.blur, 3 if a.mosaic else a.mixup, a.jitter, a.resize, a.hue,
+            a.saturation, a.exposure, n, 0, 2, int(a.letter_box), 0, 0, 0, 0, 0)
+        self.lib.free_data(d)
+
+
+def ours(dataset: DetectionDataset, n: int, size: int, rng: np.random.Generator) -> None:
+    keys = [(int(i), size, size, int(s)) for i, s in
+            zip(rng.integers(0, len(dataset), n), rng.integers(0, 2 ** 31, n))]
+    collate([dataset[k] for k in keys])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--darknet", default=None, help="libdarknet.so built with OPENCV=1")
+    ap.add_argument("--size", type=int, default=416)
+    ap.add_argument("--batch", type=int, default=16, help="images per call and per block")
+    ap.add_argument("--blocks", type=int, default=6)
+    ap.add_argument("--core", type=int, default=0)
+    args = ap.parse_args()
+    os.sched_setaffinity(0, {args.core})
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    images = sorted(str(p) for p in (COCO128 / "images" / "train2017").glob("*.jpg"))
+    darknet = DarknetLoader(args.darknet, images) if args.darknet else None
+    rng = np.random.default_rng(0)
+    print(f"coco128, {args.size} x {args.size}, one core, {args.blocks} alternating blocks "
+          f"of {args.batch} images")
+    for name, aug in ROWS.items():
+        dataset = DetectionDataset(images, 80, aug)
+        ours(dataset, 4, args.size, rng)  # warm the file cache and the code
+        if darknet:
+            darknet.batch(4, args.size, aug)
+        rates: dict[str, list[float]] = {"darknet-py": [], "darknet": []}
+        for _ in range(args.blocks):
+            t = time.perf_counter()
+            ours(dataset, args.batch, args.size, rng)
+            rates["darknet-py"].append(args.batch / (time.perf_counter() - t))
+            if darknet:
+                t = time.perf_counter()
+                darknet.batch(args.batch, args.size, aug)
+                rates["darknet"].append(args.batch / (time.perf_counter() - t))
+        mine = statistics.median(rates["darknet-py"])
+        line = f"{name:28s} darknet-py {mine:6.1f} img/s"
+        if darknet:
+            theirs = statistics.median(rates["darknet"])
+            line += f"   Darknet C {theirs:6.1f} img/s   ratio {mine / theirs:.2f}"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
