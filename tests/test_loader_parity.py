@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from darknet_py.cfg import parse_cfg
-from darknet_py.train.augment import hsv_table
+from darknet_py.train.augment import distort_hsv
 from darknet_py.train.dataset import Augment, DetectionDataset
 from darknet_py.train.draws import MIXUP, MOSAIC, PLAIN, draw_sample
 
@@ -68,6 +68,8 @@ EXTRA = {
     "shrink": Augment(jitter=0.1, resize=0.6, flip=True, letter_box=True, blur=1),
     "mosaic-blur": Augment(jitter=0.3, resize=1.3, flip=True, mosaic=True, blur=1,
                            max_boxes=5),
+    "mosaic-noise": Augment(jitter=0.2, resize=1.5, flip=True, hue=0.1, saturation=1.5,
+                            mosaic=True, gaussian_noise=40),
     "plain": Augment(),
 }
 CASES = {p.stem: p for p in SHARED_CFGS} | EXTRA
@@ -102,19 +104,21 @@ def test_fast_loader_equals_darknet_port(name, tmp_path):
     assert modes == expected  # each is drawn half of the time
 
 
-def test_hsv_table_equals_opencv_arithmetic():
-    """The lookup table gives what Darknet's ``hsv[1] *= dsat``, ``hsv[2] *= dexp`` and
-    ``hsv[0] += 179 * dhue`` give on OpenCV Mats, for every value."""
+def test_hsv_step_is_darknets_arithmetic():
+    """``distort_hsv`` on every (H, S, V): the hue shift is rounded first and saturates at
+    0 and 255 (no wrap); S and V are scaled in float, rounded half to even, saturated."""
+    hsv = np.stack(np.meshgrid(np.arange(180), np.arange(0, 256, 5), np.arange(0, 256, 5),
+                               indexing="ij"), -1).reshape(180, -1, 3).astype(np.uint8)
+    rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    base = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.float32)
     rng = np.random.default_rng(0)
-    v = np.arange(256, dtype=np.uint8).reshape(16, 16)
-    for _ in range(200):
+    for _ in range(40):
         dhue, dsat, dexp = rng.uniform(-0.5, 0.5), rng.uniform(0.3, 3), rng.uniform(0.3, 3)
-        table = hsv_table(dhue, dsat, dexp).reshape(256, 3)
-        np.testing.assert_array_equal(table[:, 0].reshape(16, 16),
-                                      cv2.add(v, float(np.float32(179) * np.float32(dhue))))
-        for j, s in ((1, dsat), (2, dexp)):
-            np.testing.assert_array_equal(table[:, j].reshape(16, 16), cv2.convertScaleAbs(
-                v, alpha=float(np.float32(s))))
+        expect = np.stack([base[..., 0] + np.rint(np.float32(179) * np.float32(dhue)),
+                           np.rint(base[..., 1] * np.float32(dsat)),
+                           np.rint(base[..., 2] * np.float32(dexp))], -1)
+        expect = cv2.cvtColor(np.clip(expect, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
+        np.testing.assert_array_equal(distort_hsv(rgb, dhue, dsat, dexp), expect)
 
 
 def test_darknet_refuses_letterbox_with_mosaic(tmp_path):

@@ -102,7 +102,7 @@ def test_objects_and_boxes_stay_together(name, tmp_path):
         draws = _geometry_only(draw_sample(rng, aug, case % len(paths), data.box_counts, 96, 80))
         if draws.mode == 1:  # mixup: two images in one, half each; check each piece
             for k in range(2):
-                pixels, truth = data.piece(draws, k, 96, 80)[:2]
+                pixels, truth = data.piece(draws, k, 96, 80)
                 assert _ok(pixels, truth), f"{name} case {case}: {misplaced(pixels, truth)}"
             continue
         x, labels = data.sample(draws, 96, 80)

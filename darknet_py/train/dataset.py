@@ -25,14 +25,15 @@ import math
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
+import cv2
 import numpy as np
 import torch
 
 from ..errors import ImageError
 from ..image.decode import load_rgb8
 from ..io.data import LabelFiles, read_labels
-from .augment import augment_pixels, blur_of, crop_of, fill_truth
-from .draws import F32, MIXUP, MOSAIC, SampleDraws, draw_sample, rand_scale
+from .augment import Crop, augment_pixels, blur_of, crop_of, fill_truth
+from .draws import F32, MIXUP, MOSAIC, PieceDraws, SampleDraws, draw_sample, rand_scale
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,22 @@ class Augment:
         return aug
 
 
+@dataclass
+class Piece:
+    """One image of a sample, cropped and labelled, before its pixels are made."""
+
+    image: np.ndarray  # RGB uint8, as decoded
+    draws: PieceDraws
+    crop: Crop
+    truth: np.ndarray  # (N, 5) labels of the crop
+    blur: int
+
+    def pixels(self, w: int, h: int, window: tuple[int, int, int, int] | None = None):
+        """The augmented (h, w, 3) uint8 image, or its ``window`` (x, y, width, height)."""
+        return augment_pixels(self.image, self.draws, self.crop, w, h, self.truth, self.blur,
+                              window)
+
+
 class DetectionDataset(torch.utils.data.Dataset):
     """Augmented training samples; an item is keyed by ``(index, width, height, seed)``.
 
@@ -105,29 +122,33 @@ class DetectionDataset(torch.utils.data.Dataset):
             log.error("%s; trained on as a blank image, as Darknet does", err)
             return np.zeros((10, 10, 3), np.uint8)
 
-    def piece(self, draws: SampleDraws, k: int, w: int, h: int):
-        """Piece ``k``: (h, w, 3) uint8 pixels, its labels, and its crop and image size."""
+    def prepare(self, draws: SampleDraws, k: int, w: int, h: int) -> Piece:
+        """Piece ``k`` of a sample before its pixels: its image, crop and labels."""
         d, a = draws.pieces[k], self.augment
         image = self.load(d.index)
         oh, ow = image.shape[:2]
         crop = crop_of(d, ow, oh, w, h, a, draws.mode, k)
         truth, min_w_h = fill_truth(self.labels[d.index], d, crop, ow, oh, w, h, a.max_boxes)
-        pixels = augment_pixels(image, d, crop, w, h, truth, blur_of(d, min_w_h))
-        return pixels, truth, crop, ow, oh
+        return Piece(image, d, crop, truth, blur_of(d, min_w_h))
+
+    def piece(self, draws: SampleDraws, k: int, w: int, h: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Piece ``k``: (h, w, 3) uint8 pixels and its (N, 5) labels."""
+        p = self.prepare(draws, k, w, h)
+        return p.pixels(w, h), p.truth
 
     def sample(self, draws: SampleDraws, w: int, h: int) -> tuple[torch.Tensor, torch.Tensor]:
         if draws.mode == MOSAIC:
             image, labels = self._mosaic(draws, w, h)
         else:
-            image, labels = self.piece(draws, 0, w, h)[:2]
+            image, labels = self.piece(draws, 0, w, h)
         if self.augment.mixup == 1 and not self.augment.mosaic:  # float for every sample
             image = image.astype(F32) / F32(255)
             if draws.mode == MIXUP:  # blend_images_cv: the second image over the first
-                second, more = self.piece(draws, 1, w, h)[:2]
+                second, more = self.piece(draws, 1, w, h)
                 image = (second.astype(F32) / F32(255)) * F32(0.5) + image * F32(0.5)
                 labels = np.concatenate([labels, more])[: self.augment.max_boxes]
-        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
-        return x, torch.from_numpy(np.ascontiguousarray(labels, dtype=np.float32))
+        return torch.from_numpy(planar(image)), torch.from_numpy(labels.astype(F32))
 
     def _mosaic(self, draws: SampleDraws, w: int, h: int):
         """Four pieces around the cut, each showing the part nearest its corner."""
@@ -135,21 +156,30 @@ class DetectionDataset(torch.utils.data.Dataset):
         out = np.zeros((h, w, 3), np.uint8)
         labels = np.zeros((0, 5), F32)
         for k in range(4):
-            piece, truth, crop, ow, oh = self.piece(draws, k, w, h)
-            left, right = crop.left, crop.right
-            if draws.pieces[k].flip:
+            p = self.prepare(draws, k, w, h)
+            ow, oh = p.image.shape[1], p.image.shape[0]
+            left, right = p.crop.left, p.crop.right
+            if p.draws.flip:
                 left, right = right, left
             shifts = (min(cx, max(0, -left * w // ow)), min(w - cx, max(0, -right * w // ow)),
-                      min(cy, max(0, -crop.top * h // oh)),
-                      min(h - cy, max(0, -crop.bottom * h // oh)))
+                      min(cy, max(0, -p.crop.top * h // oh)),
+                      min(h - cy, max(0, -p.crop.bottom * h // oh)))
             ls, rs, ts, bs = shifts
             x0, x1, sx = (0, cx, w - cx - rs) if k in (0, 2) else (cx, w, ls)
             y0, y1, sy = (0, cy, h - cy - bs) if k < 2 else (cy, h, ts)
-            out[y0:y1, x0:x1] = piece[sy: sy + y1 - y0, sx: sx + x1 - x0]
+            out[y0:y1, x0:x1] = p.pixels(w, h, (sx, sy, x1 - x0, y1 - y0))
+            truth = p.truth
             room = self.augment.max_boxes - len(labels)
             labels = np.concatenate([labels, mosaic_truth(truth[:room], k, w, h, cx, cy,
                                                           shifts)])
         return out, labels
+
+
+def planar(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) -> a contiguous (3, H, W) copy (``cv2.split``: 10 times numpy's transpose)."""
+    out = np.empty((3,) + image.shape[:2], image.dtype)
+    cv2.split(image, list(out))
+    return out
 
 
 def mosaic_truth(truth: np.ndarray, k: int, w: int, h: int, cut_x: int, cut_y: int,
