@@ -8,11 +8,12 @@ to half a turn of hue, blur 1 and 7, at network sizes 64x64, 61x47, 96x80 and 13
 Darknet's outputs are bytes / 255, stored as the bytes.
 
 Labels agree within 1e-6 and the crop, mean fill, resize, flip and blur bit for bit.  The
-HSV step differs by one level in a few per cent of values where the HSV image goes back
-to RGB: OpenCV 4.6's 8-bit ``COLOR_HSV2RGB`` (Darknet's build here) and the wheel's 4.14
-round some pixels differently, depending on the image width (measured in C++ against the
-wheel: 0 of 64x64 and 130x70 images, about 2 % of values at 61x47, 96x80 and 416x416).  A
-Darknet user's own pixels depend on the OpenCV Darknet was built with in the same way.
+HSV step differs by one level where the HSV image goes back to RGB: OpenCV 4.6's 8-bit
+``COLOR_HSV2RGB`` (Darknet's build here) rounds some pixels differently from the wheel's
+4.14, by position in the row (in a 61-wide image, columns 0-31 differ and 32-60 agree;
+measured in C++ on random images: none at 64x64 and 130x70, 2 % of values at 416x416; 6 %
+of all values over these cases, at most 35 % in one).  A Darknet user's own pixels depend
+on the OpenCV Darknet was built with in the same way.
 """
 
 from __future__ import annotations
@@ -57,6 +58,6 @@ def test_augmentation_equals_darknet_c(ref, case):
     assert ours_min == int(min_w_h)
     pixels = augment_pixels(image, d, crop, w, h, truth, blur).transpose(2, 0, 1)
     diff = np.abs(pixels.astype(int) - ref[f"pixels_{case}"].astype(int))
-    assert diff.max() <= 1 and np.count_nonzero(diff) <= 0.12 * diff.size, case
+    assert diff.max() <= 1, case
     if dhue == 0 and dsat == 1 and dexp == 1:  # no HSV step: bit for bit
         assert not diff.any(), case
