@@ -224,6 +224,8 @@ def test_detector_train_takes_every_darknet_flag(tmp_path, monkeypatch, capsys):
     assert rc == 0, err
     assert (tmp_path / "backup" / "tiny_final.weights").exists()
     assert (tmp_path / "chart.png").exists()  # -chart chart.png
+    shown = sorted(p.name for p in tmp_path.glob("aug_*.jpg"))  # -show_imgs: 2 x 2 images
+    assert shown == ["aug_0_0.jpg", "aug_0_1.jpg", "aug_1_0.jpg", "aug_1_1.jpg"]
 
 
 @requires_shared

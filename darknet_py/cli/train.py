@@ -27,6 +27,9 @@ from .options import device_name
 @click.option("-dont_show", "--dont-show", is_flag=True,
               help="Accepted for Darknet compatibility; no window is opened (see chart.png).")
 @click.option("-clear", "--clear", is_flag=True, help="Reset seen: the schedule starts over.")
+@click.option("-show_imgs", "--show-imgs", is_flag=True,
+              help="Write the first iteration's augmented images with their boxes as "
+                   "aug_<batch>_<image>.jpg in the working directory.")
 @click.option("-gpus", "--gpus", default=None,
               help="Comma-separated CUDA devices; more than one trains with DDP.")
 @click.option("--device", default=None,
@@ -50,7 +53,7 @@ from .options import device_name
 @click.option("--sync-bn", is_flag=True,
               help="With several processes: batch statistics over all of them (SyncBatchNorm).")
 def detector_train(data, cfg, weights, calc_map, thresh, iou_thresh, map_epochs, dont_show,
-                   clear, gpus, device, gpu_index, chart, cpu_processes, workers, seed,
+                   clear, show_imgs, gpus, device, gpu_index, chart, cpu_processes, workers, seed,
                    max_batches, amp, nan_recovery, channels_last, sync_bn):
     """Train: darknet-py detector train DATA CFG [WEIGHTS] (full, partial or none), or
     DATA MODEL.pt to go on from a checkpoint.
@@ -79,7 +82,8 @@ def detector_train(data, cfg, weights, calc_map, thresh, iou_thresh, map_epochs,
         calc_map=calc_map, map_epochs=map_epochs, map_iou_thresh=iou_thresh, map_thresh=thresh,
         device=devices[0], workers=workers,
         seed=seed, max_batches=max_batches, nan_recovery=nan_recovery, amp=amp,
-        chart=chart or None, channels_last=channels_last, sync_bn=sync_bn)
+        chart=chart or None, channels_last=channels_last, sync_bn=sync_bn,
+        show_imgs=os.getcwd() if show_imgs else None)
     if len(devices) > 1:
         train_distributed(config, devices)
         return

@@ -35,6 +35,7 @@ from .hooks import ChartHook, CheckpointHook, EmaHook, HookBase, MapHook, NanGua
 from .loss import LossFigures
 from .optim import learning_rate, make_optimizer, schedule_warnings, set_learning_rate
 from .safety import StopFlag, check_writable
+from .show import show_first
 from .stats import HeadStats
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class TrainConfig:
     chart: str | None = "chart.png"  # loss / mAP plot, rewritten every 10 iterations
     channels_last: bool = False
     sync_bn: bool = False  # batch statistics over all processes (torch's SyncBatchNorm)
+    show_imgs: str | None = None  # -show_imgs: the first iteration's batches as JPEGs here
     rank: int = 0
     world: int = 1
 
@@ -304,6 +306,8 @@ class Trainer:
         self._avg_loss = -1.0
         self.model.train()
         self._batches = iter(self._loader(self.iteration))
+        if self.c.show_imgs and self.is_main:
+            self._batches = show_first(self._batches, self.subdivisions, Path(self.c.show_imgs))
         self._t_start = time.time()
         for hook in self._hooks:
             hook.before_train(self)
