@@ -89,14 +89,14 @@ def run(variant: str, out: Path) -> None:
     save_partial(model, start, 29)
     marks = {RECIPE["max_batches"] * k // 4: f"{25 * k} %" for k in (1, 2, 4)}
     t0 = time.time()
-    trainer = Trainer(TrainConfig(str(data), str(cfg), str(start), workers=2, seed=0,
+    trainer = Trainer.from_config(TrainConfig(str(data), str(cfg), str(start), workers=2, seed=0,
                                   chart=str(out / "chart.png")))
 
     def on_iteration(report) -> None:
         if report.iteration in marks:
             minutes = (time.time() - t0) / 60
             result = evaluate_map(trainer.model, images, classes)
-            losses = trainer.losses[-10:]
+            losses = trainer.state.losses[-10:]
             print(f"{variant}: {marks[report.iteration]:>5s} (iteration {report.iteration}, "
                   f"{minutes:.1f} min): mAP@0.5 {result.map:.4f}, loss {np.mean(losses):.2f}",
                   flush=True)

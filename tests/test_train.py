@@ -342,7 +342,7 @@ def test_ema_follows_darknet(tmp_path):
     from darknet_py.train import Trainer
 
     data, cfg = _setup(tmp_path, max_batches=2400, extra="ema_alpha=0.5\n")
-    trainer = Trainer(TrainConfig(str(data), str(cfg), workers=0, chart=None))
+    trainer = Trainer.from_config(TrainConfig(str(data), str(cfg), workers=0, chart=None))
     w = trainer.model.layers[0].conv.weight
     hook = trainer.ema
     hook.update(1199)

@@ -14,6 +14,7 @@ from darknet_py import Darknet, DarknetError, DataError
 from darknet_py.io import files
 from darknet_py.io.weights import read_weights
 from darknet_py.train import TrainConfig, Trainer, TrainingDiverged, train
+from darknet_py.train.setup import Start, TrainLoader
 
 from .conftest import requires_shared
 from .test_train import _setup
@@ -25,20 +26,25 @@ def _config(data, cfg, **kw):
     return TrainConfig(str(data), str(cfg), workers=0, chart=None, **kw)
 
 
-@pytest.mark.parametrize("moment", ["_load_start", "_loader", "run_step"])
-def test_sigterm_at_any_moment_saves_a_loadable_last(tmp_path, monkeypatch, moment):
+@pytest.mark.parametrize("owner, moment", [(Start, "load"), (TrainLoader, "__call__"),
+                                           (Trainer, "run_step")])
+def test_sigterm_at_any_moment_saves_a_loadable_last(tmp_path, monkeypatch, owner, moment):
+    """During the setup (loading the start weights), when the loader starts, and during
+    a step."""
     monkeypatch.chdir(tmp_path)
     data, cfg = _setup(tmp_path, max_batches=6)
-    original = getattr(Trainer, moment)
+    original = owner.__dict__[moment]
+    func = original.__func__ if isinstance(original, classmethod) else original
     calls = []
 
-    def signalled(self, *args):
+    def signalled(*args):
         if not calls:
             os.kill(os.getpid(), signal.SIGTERM)  # handled at once, by the flag
         calls.append(1)
-        return original(self, *args)
+        return func(*args)
 
-    monkeypatch.setattr(Trainer, moment, signalled)
+    monkeypatch.setattr(owner, moment, classmethod(signalled)
+                        if isinstance(original, classmethod) else signalled)
     result = train(_config(data, cfg))
     assert result.stopped and result.iterations <= 1
     last = tmp_path / "backup" / "tiny_last.weights"
@@ -88,9 +94,9 @@ def test_the_chart_history_spans_a_resume(tmp_path, monkeypatch):
     data, cfg = _setup(tmp_path, max_batches=3)
     train(_config(data, cfg))
     last = tmp_path / "backup" / "tiny_last.weights"
-    trainer = Trainer(_config(data, cfg, weights=str(last), max_batches=5))
+    trainer = Trainer.from_config(_config(data, cfg, weights=str(last), max_batches=5))
     trainer.run()
-    assert [it for it, _ in trainer.loss_history] == [1, 2, 3, 4, 5]
+    assert [it for it, _ in trainer.state.loss_history] == [1, 2, 3, 4, 5]
 
 
 def test_a_stale_state_file_is_named_on_resume(tmp_path, monkeypatch):
@@ -103,5 +109,6 @@ def test_a_stale_state_file_is_named_on_resume(tmp_path, monkeypatch):
     model.seen += 4  # weights newer than their .pt, as after a failed .pt write
     model.save_weights(last)
     messages = []
-    Trainer(_config(data, cfg, weights=str(last), max_batches=4), on_message=messages.append)
+    Trainer.from_config(_config(data, cfg, weights=str(last), max_batches=4),
+                        on_message=messages.append)
     assert any("start afresh" in m for m in messages)

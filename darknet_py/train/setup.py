@@ -1,0 +1,144 @@
+"""What ``Trainer.from_config`` reads and checks before the first iteration.
+
+The batch schedule of the cfg (``Schedule``), the weights or checkpoint training starts
+from and what a resume brings back (``Start``), and the loader of each iteration's
+mini-batches (``TrainLoader``).  The trainer itself does no I/O beyond its checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..errors import CfgError, DarknetError
+from ..io import checkpoint
+from ..io.data import LabelFiles
+from ..nn.model import Darknet
+from .dataset import Augment, DetectionDataset, TrainSampler, collate, network_size
+from .optim import schedule_warnings
+
+log = logging.getLogger(__name__)
+
+
+def state_path(weights: Path) -> Path:
+    """The ``.pt`` beside a ``.weights`` checkpoint that keeps the optimizer state."""
+    return weights.with_suffix(".pt")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Images per update (``batch``), its ``subdivisions`` and the run's length."""
+
+    batch: int
+    subdivisions: int
+    max_batches: int
+
+    @property
+    def mini_batch(self) -> int:
+        return self.batch // self.subdivisions
+
+    @classmethod
+    def of(cls, model: Darknet, cfg: str, max_batches: int | None, world: int) -> Schedule:
+        """The cfg's schedule, checked (a one-line error naming the cfg)."""
+        net = model.net
+        if net.adam:
+            raise CfgError("[net] adam=1: Darknet's Adam update is not implemented by "
+                           "darknet-py; remove it to train with Darknet's SGD", net.path,
+                           net.options["adam"].line)
+        if net.batch % net.subdivisions:
+            raise DarknetError(f"{cfg}: batch={net.batch} is not a multiple of "
+                               f"subdivisions={net.subdivisions}")
+        s = cls(net.batch, net.subdivisions, max_batches or net.max_batches)
+        if s.mini_batch % world:
+            raise DarknetError(f"{cfg}: the mini-batch of {s.mini_batch} images "
+                               f"(batch/subdivisions) does not split over {world} processes")
+        if s.max_batches <= 0:
+            raise DarknetError(f"{cfg}: max_batches is not set (use --max-batches)")
+        for warning in schedule_warnings(net, s.max_batches):
+            log.warning("%s: %s", cfg, warning)
+        return s
+
+
+@dataclass
+class Start:
+    """What a start from ``.weights`` or ``.pt`` brings besides the weights: the optimizer
+    momentum, the EMA and the chart history of the run so far."""
+
+    optimizer: dict | None = None
+    ema: dict | None = None
+    history: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, model: Darknet, weights: str | None, clear: bool,
+             on_message: Callable[[str], None]) -> Start:
+        """Load ``weights`` into ``model``; a ``.pt``, or the ``.pt`` beside a ``.weights``
+        from the same ``seen``, also restores the optimizer state (not with ``clear``)."""
+        start = cls()
+        if weights:
+            w = Path(weights)
+            if w.suffix.lower() == ".pt":
+                ckpt = checkpoint.read_checkpoint(w)
+                checkpoint.restore(model, ckpt, w)
+                start = cls.of(ckpt)
+            else:
+                start = cls._from_weights(model, w, clear, on_message)
+        if clear:
+            model.seen = 0
+        return start
+
+    @classmethod
+    def of(cls, ckpt: dict) -> Start:
+        return cls(ckpt.get("optimizer"), ckpt.get("ema"), ckpt.get("chart") or {})
+
+    @classmethod
+    def _from_weights(cls, model: Darknet, w: Path, clear: bool,
+                      on_message: Callable[[str], None]) -> Start:
+        report = model.load_weights(w)
+        if report.partial:
+            on_message(f"{w}: loaded layers 0..{report.layers_loaded - 1} (partial "
+                       "weights); the rest start from Darknet's init")
+        checkpoint.check_finite(model, w)
+        state = state_path(w)
+        if not state.exists() or clear:
+            return cls()
+        ckpt = checkpoint.read_checkpoint(state)
+        seen = ckpt.get("header", {}).get("seen")
+        if seen != model.seen:
+            on_message(f"{state} is from seen {seen}, {w} from seen {model.seen}: the "
+                       "optimizer momentum, EMA and chart history start afresh")
+            return cls()
+        on_message(f"{state}: resuming optimizer momentum")
+        return cls.of(ckpt)
+
+
+class TrainLoader:
+    """``loader(start)``: the mini-batches from iteration ``start`` on, as
+    ``(images, targets)`` (Darknet's samples, ``random`` multi-scale)."""
+
+    def __init__(self, model: Darknet, images: list[str], labels: LabelFiles,
+                 schedule: Schedule, seed: int, workers: int, device: torch.device,
+                 rank: int = 0, world: int = 1):
+        self.dataset = DetectionDataset(images, model.num_classes, Augment.from_model(model),
+                                        labels)
+        self.net, self.last = model.net, model.yolo_sections[-1]
+        self.schedule, self.seed, self.workers = schedule, seed, max(0, workers)
+        self.pin = device.type == "cuda"
+        self.rank, self.world = rank, world
+
+    def size(self, iteration: int) -> tuple[int, int]:
+        net = self.net
+        return network_size(iteration, self.schedule.max_batches, net.width, net.height,
+                            self.last.random, self.seed, net.resize_step)
+
+    def __call__(self, start: int) -> torch.utils.data.DataLoader:
+        s = self.schedule
+        sampler = TrainSampler(len(self.dataset), s.mini_batch, s.subdivisions, self.size,
+                               self.seed, start, s.max_batches, self.rank, self.world)
+        return torch.utils.data.DataLoader(
+            self.dataset, batch_sampler=sampler, collate_fn=collate,
+            num_workers=self.workers, pin_memory=self.pin, persistent_workers=False,
+            prefetch_factor=2 if self.workers else None)
