@@ -72,8 +72,8 @@ def recipe_cfg(out: Path, classes: int) -> Path:
     return cfg
 
 
-def run(variant: str, out: Path) -> None:
-    out = out / variant
+def run(variant: str, out: Path, seed: int = 0) -> None:
+    out = out / (variant if not seed else f"{variant}-seed{seed}")
     out.mkdir(parents=True, exist_ok=True)
     images, classes = dataset(out, variant)
     cfg = recipe_cfg(out, classes)
@@ -89,17 +89,19 @@ def run(variant: str, out: Path) -> None:
     save_partial(model, start, 29)
     marks = {RECIPE["max_batches"] * k // 4: f"{25 * k} %" for k in (1, 2, 4)}
     t0 = time.time()
-    trainer = Trainer.from_config(TrainConfig(str(data), str(cfg), str(start), workers=2, seed=0,
-                                  chart=str(out / "chart.png")))
+    config = TrainConfig(str(data), str(cfg), str(start), workers=2, seed=seed,
+                         chart=str(out / "chart.png"))
+    # from_config where the trainer has it (the script also runs on older checkouts)
+    trainer = getattr(Trainer, "from_config", Trainer)(config)
 
     def on_iteration(report) -> None:
         if report.iteration in marks:
             minutes = (time.time() - t0) / 60
             result = evaluate_map(trainer.model, images, classes)
-            losses = trainer.state.losses[-10:]
-            print(f"{variant}: {marks[report.iteration]:>5s} (iteration {report.iteration}, "
-                  f"{minutes:.1f} min): mAP@0.5 {result.map:.4f}, loss {np.mean(losses):.2f}",
-                  flush=True)
+            losses = getattr(trainer, "state", trainer).losses[-10:]
+            print(f"{variant} (seed {seed}): {marks[report.iteration]:>5s} (iteration "
+                  f"{report.iteration}, {minutes:.1f} min): mAP@0.5 {result.map:.4f}, loss "
+                  f"{np.mean(losses):.2f}", flush=True)
 
     trainer.on_iteration = on_iteration
     trainer.run()
@@ -109,9 +111,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variant", choices=["person", "coco80", "both"], default="both")
     ap.add_argument("--out", default="finetune-runs")
+    ap.add_argument("--seed", type=int, default=0, help="image order and augmentation")
     args = ap.parse_args()
     for variant in (["person", "coco80"] if args.variant == "both" else [args.variant]):
-        run(variant, Path(args.out))
+        run(variant, Path(args.out), args.seed)
 
 
 if __name__ == "__main__":
