@@ -333,7 +333,7 @@ def test_map_during_training_keeps_the_best(tmp_path, monkeypatch):
     messages: list[str] = []
     result = train(TrainConfig(str(data), str(cfg), str(ROOT / "weights" / "yolov4-tiny.weights"),
                                calc_map=True, workers=0, chart=None), on_message=messages.append)
-    assert any(m.startswith("mean_average_precision (mAP@0.5) = ") for m in messages)
+    assert any(m.startswith("mean_average_precision (mAP@0.50) = ") for m in messages)
     assert result.best_map >= 0 and (tmp_path / "backup" / "tiny_best.weights").exists()
 
 
@@ -396,3 +396,27 @@ def test_bf16_autocast_path_trains(tmp_path, monkeypatch):
     result = train(TrainConfig(str(data), str(cfg), str(ROOT / "weights" / "yolov4-tiny.weights"),
                                workers=0, chart=None, amp="bf16"))
     assert result.iterations == 2 and all(math.isfinite(v) for v in result.losses)
+
+
+def test_map_hook_and_chart_name_the_iou_threshold(tmp_path, monkeypatch):
+    """-iou_thresh 0.75: Darknet prints mAP@0.75, and so does the chart."""
+    from darknet_py.train import chart
+    from darknet_py.train.hooks import ChartHook, MapHook
+    from darknet_py.train.state import TrainState
+
+    said, saved, texts = [], [], []
+    hook = MapHook(lambda: 0.25, every=100, burn_in=0, max_batches=400, save=saved.append,
+                   say=said.append, start=0, iou_thresh=0.75)
+    state = TrainState(iteration=400)
+    hook.after_step(state)
+    assert said[0] == "mean_average_precision (mAP@0.75) = 0.250000"
+    assert saved == ["best"] and state.maps == [(400, 0.25)] and state.best_map == 0.25
+    real = chart.cv2.putText
+
+    def put_text(img, text, *args, **kw):
+        texts.append(text)
+        return real(img, text, *args, **kw)
+
+    monkeypatch.setattr(chart.cv2, "putText", put_text)
+    ChartHook(str(tmp_path / "chart.png"), 400, iou_thresh=0.75).after_train(state)
+    assert any("mAP@0.75" in t for t in texts) and (tmp_path / "chart.png").exists()

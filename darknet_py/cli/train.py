@@ -17,7 +17,8 @@ from .options import device_name
 @click.argument("cfg")
 @click.argument("weights", required=False)
 @click.option("-map", "--map", "calc_map", is_flag=True,
-              help="Compute mAP@0.5 on valid= every -mAP_epochs epochs; keep _best.weights.")
+              help="Compute mAP (at -iou_thresh) on valid= every -mAP_epochs epochs; keep "
+                   "_best.weights.")
 @click.option("-thresh", "--thresh", type=float, default=0.25, show_default=True,
               help="With -map: the TP/FP threshold of the mAP report.")
 @click.option("-iou_thresh", "--iou-thresh", type=float, default=0.5, show_default=True,

@@ -12,9 +12,10 @@ from ..io.files import atomic_write
 
 
 def draw_chart(losses: list[tuple[int, float]], maps: list[tuple[int, float]],
-               max_batches: int, path: str | Path, size: int = 800) -> None:
-    """Loss (blue) and mAP@0.5 (red, right axis 0-100 %) against iterations, as a PNG;
-    ``losses`` and ``maps`` are (iteration, value) pairs."""
+               max_batches: int, path: str | Path, size: int = 800,
+               iou_thresh: float = 0.5) -> None:
+    """Loss (blue) and mAP at ``iou_thresh`` (red, right axis 0-100 %) against iterations,
+    as a PNG; ``losses`` and ``maps`` are (iteration, value) pairs."""
     img = np.full((size, size, 3), 255, np.uint8)
     left, right, top, bottom = 60, size - 60, 30, size - 50
     cv2.rectangle(img, (left, top), (right, bottom), (0, 0, 0), 1)
@@ -39,7 +40,7 @@ def draw_chart(losses: list[tuple[int, float]], maps: list[tuple[int, float]],
         cv2.circle(img, pos(it, m), 3, (0, 0, 200), -1)
         cv2.putText(img, f"{m * 100:.1f}%", pos(it, m), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
                     (0, 0, 200), 1)
-    cv2.putText(img, f"Loss (blue) and mAP@0.5 (red); iterations 0..{max_batches}",
+    cv2.putText(img, f"Loss (blue) and mAP@{iou_thresh:0.2f} (red); iterations 0..{max_batches}",
                 (left, size - 15), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
     ok, buf = cv2.imencode(".png", img)
     if ok:

@@ -85,15 +85,16 @@ class EmaHook(HookBase):
 
 
 class MapHook(HookBase):
-    """``-map``: mAP@0.5 on the valid list every ``-mAP_epochs`` epochs (at least 100
-    iterations apart, not before burn_in or iteration 400) and at the end; a new best is
-    saved as ``_best``."""
+    """``-map``: mAP (at ``-iou_thresh``) on the valid list every ``-mAP_epochs`` epochs
+    (at least 100 iterations apart, not before burn_in or iteration 400) and at the end; a
+    new best is saved as ``_best``."""
 
     def __init__(self, compute_map: Callable[[], float], every: int, burn_in: int,
-                 max_batches: int, save: Save, say: Say, start: int, is_main: bool = True):
+                 max_batches: int, save: Save, say: Say, start: int, is_main: bool = True,
+                 iou_thresh: float = 0.5):
         self.compute_map, self.every, self.burn_in = compute_map, max(every, 100), burn_in
         self.max_batches, self.save, self.say, self.is_main = max_batches, save, say, is_main
-        self.last = start
+        self.last, self.iou_thresh = start, iou_thresh
 
     def after_step(self, state: TrainState) -> None:
         it = state.iteration
@@ -104,7 +105,7 @@ class MapHook(HookBase):
             return
         m = self.compute_map()
         state.maps.append((it, m))
-        self.say(f"mean_average_precision (mAP@0.5) = {m:f}")
+        self.say(f"mean_average_precision (mAP@{self.iou_thresh:0.2f}) = {m:f}")  # Darknet's
         if m > state.best_map:
             state.best_map = m
             self.say("New best mAP!")
@@ -145,8 +146,10 @@ class ChartHook(HookBase):
     """Redraws ``chart.png`` every 10 iterations and when training ends or stops, from
     the run's whole history (kept across resumes), at each point's iteration."""
 
-    def __init__(self, path: str, max_batches: int, is_main: bool = True):
+    def __init__(self, path: str, max_batches: int, is_main: bool = True,
+                 iou_thresh: float = 0.5):
         self.path, self.max_batches, self.is_main = path, max_batches, is_main
+        self.iou_thresh = iou_thresh
 
     def after_step(self, state: TrainState) -> None:
         if self.is_main and state.iteration % 10 == 0:
@@ -157,7 +160,8 @@ class ChartHook(HookBase):
             self.draw(state)
 
     def draw(self, state: TrainState) -> None:
-        draw_chart(state.loss_history, state.maps, self.max_batches, self.path)
+        draw_chart(state.loss_history, state.maps, self.max_batches, self.path,
+                   iou_thresh=self.iou_thresh)
 
 
 class NanGuard(HookBase):

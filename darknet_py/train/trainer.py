@@ -183,10 +183,10 @@ class Trainer:
         if c.calc_map:
             hooks.append(MapHook(self.compute_map, c.map_epochs * self.epoch // s.batch,
                                  self.net.burn_in, s.max_batches, self.save, self.on_message,
-                                 self.state.iteration, self.is_main))
+                                 self.state.iteration, self.is_main, c.map_iou_thresh))
         hooks.append(CheckpointHook(self.save, s.max_batches, self.is_main))
         if c.chart:
-            hooks.append(ChartHook(c.chart, s.max_batches, self.is_main))
+            hooks.append(ChartHook(c.chart, s.max_batches, self.is_main, c.map_iou_thresh))
         return hooks
 
     def _amp(self):
