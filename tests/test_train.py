@@ -253,7 +253,7 @@ def test_two_process_gloo_equals_one_process(tmp_path):
         if world == 1:
             train(config)
         else:
-            train_distributed(config, ["cpu", "cpu"], port=29000 + os.getpid() % 1000)
+            train_distributed(config, ["cpu", "cpu"], port=_free_port())
     _, one = read_weights(tmp_path / "one" / "tiny_final.weights")
     _, two = read_weights(tmp_path / "two" / "tiny_final.weights")
     np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-6)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from darknet_py.eval.coco import coco_results
@@ -44,3 +45,29 @@ def test_valid_writes_every_detection_of_the_valid_path(real_model, coco_names, 
     assert len(loaded) == len(expected)
     assert [(r["category_id"], r["score"]) for r in loaded[:5]] == \
         [(r["category_id"], round(r["score"], 6)) for r in expected[:5]]
+
+
+@pytest.mark.parametrize("writer", ["detector test -out", "detector valid"])
+def test_result_files_are_written_atomically(tmp_path, monkeypatch, writer):
+    """A full disk is one error naming the file, and the previous file stays whole."""
+    import errno
+    import os
+
+    from darknet_py import DarknetError
+    from darknet_py.eval import valid
+    from darknet_py.infer.report import write_json
+    from darknet_py.io import files
+
+    path = tmp_path / "result.json"
+    path.write_text("old")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    with pytest.raises(DarknetError, match="result.json.*No space left"):
+        if writer == "detector valid":
+            valid._write(path, "new")
+        else:
+            write_json([{"frame_id": 1, "objects": []}], path)
+    assert path.read_text() == "old"

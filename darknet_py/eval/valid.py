@@ -18,6 +18,7 @@ from ..errors import DataError
 from ..infer.detections import Detections
 from ..infer.detector import Detector, DetectorConfig
 from ..io.data import class_name
+from ..io.files import atomic_write
 from ..nn.model import Darknet
 from .coco import coco_results, result_line
 
@@ -71,7 +72,4 @@ def validate_detector(model: Darknet, images: Sequence[str], out_dir: str | Path
 
 
 def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot write results ({exc.strerror})") from None
+    atomic_write(path, text.encode())  # a failure is one line naming the file

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..io.data import class_name
+from ..io.files import atomic_write
 from .detections import Detections
 
 
@@ -68,7 +69,7 @@ def json_frame(dets: Detections, names: Sequence[str], thresh: float, frame_id: 
 
 def write_json(frames: Iterable[dict], path: str | Path) -> None:
     """Write ``-out`` JSON frames to ``path``."""
-    Path(path).write_text(json.dumps(list(frames), indent=1) + "\n")
+    atomic_write(path, (json.dumps(list(frames), indent=1) + "\n").encode())
 
 
 def yolo_label_lines(dets: Detections, thresh: float) -> list[str]:
