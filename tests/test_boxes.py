@@ -129,3 +129,30 @@ def test_sort_like_darknet_last_class_is_primary():
     probs = torch.tensor([[0.9, 0.0], [0.5, 0.3], [0.7, 0.6]])
     assert sort_like_darknet(probs).tolist() == [2, 1, 0]
     assert math.isclose(float(probs[sort_like_darknet(probs)][0, 1]), 0.6, rel_tol=1e-6)
+
+
+def test_non_finite_boxes_are_clipped_to_the_image_everywhere_they_are_reported():
+    """exp(tw) overflowing (untrained heads, a flipped bit) gave OverflowError in drawing."""
+    import json
+
+    import numpy as np
+
+    from darknet_py.infer.detections import Detections
+    from darknet_py.infer.report import (draw_detections, json_frame, report_lines,
+                                         yolo_label_lines)
+    from darknet_py.ops.boxes import clip_non_finite
+
+    inf, nan = float("inf"), float("nan")
+    boxes = torch.tensor([[0.5, 0.5, inf, 0.2], [nan, 0.5, 0.1, 0.1], [0.3, 0.3, 0.2, 2.0]])
+    clipped = clip_non_finite(boxes)
+    assert torch.equal(clipped[0], torch.tensor([0.5, 0.5, 1.0, 0.2]))
+    assert torch.equal(clipped[1], torch.tensor([0.5, 0.5, 1.0, 0.1]))  # NaN centre: image
+    assert torch.equal(clipped[2], boxes[2])  # finite boxes keep Darknet's values
+    dets = Detections(boxes, torch.ones(3), torch.full((3, 1), 0.9), (64, 48))
+    assert torch.isfinite(dets.boxes).all()
+    lines = report_lines(dets, ["thing"], 0.25, ext_output=True)
+    assert len(lines) == 3 and "width:   64" in lines[0]
+    json.dumps(json_frame(dets, ["thing"], 0.25, 1, "x.jpg"), allow_nan=False)
+    assert yolo_label_lines(dets, 0.25)[0] == "0 0.5000 0.5000 1.0000 0.2000"
+    assert draw_detections(np.zeros((48, 64, 3), np.float32), dets, ["thing"], 0.25).shape \
+        == (48, 64, 3)

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from ..io.data import class_name
-from ..ops.boxes import clip_corners, correct_boxes
+from ..ops.boxes import clip_corners, clip_non_finite, correct_boxes
 
 NMS_KINDS = ("default", "greedynms", "diounms", "cornersnms")
 
@@ -23,13 +23,17 @@ class Detections:
     ``boxes``: (N, 4) cx, cy, w, h relative to the image (Darknet's ``bbox``);
     ``objectness``: (N,); ``probs``: (N, C) objectness * class probability, 0
     where at or below the threshold or suppressed by NMS.  Rows are in
-    Darknet's order after NMS.  ``image_size`` is (width, height).
+    Darknet's order after NMS.  ``image_size`` is (width, height).  A box with a NaN or
+    infinite value is clipped to the image (``ops.boxes.clip_non_finite``).
     """
 
     boxes: Tensor
     objectness: Tensor
     probs: Tensor
     image_size: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        self.boxes = clip_non_finite(self.boxes)  # printable, drawable, writable
 
     def __len__(self) -> int:
         return self.boxes.shape[0]

@@ -124,3 +124,20 @@ def clip_corners(boxes: Tensor, size: tuple[float, float], one_based: bool = Fal
     left, top, right, bottom = corners(boxes)
     return (torch.clamp(left + lo, min=lo), torch.clamp(top + lo, min=lo),
             torch.clamp(right + lo, max=size[0]), torch.clamp(bottom + lo, max=size[1]))
+
+
+def clip_non_finite(boxes: Tensor) -> Tensor:
+    """(N, 4) relative cx, cy, w, h: a row with a NaN or infinite value becomes the part of
+    its box inside the image (edges clipped to [0, 1]; a NaN edge is the image's edge), as
+    Darknet's ``draw_detections`` clips boxes to the image.  Finite rows are unchanged.
+    (An untrained head or a flipped bit makes ``exp(tw)`` overflow to inf.)"""
+    bad = ~torch.isfinite(boxes).all(1)
+    if not bool(bad.any()):
+        return boxes
+    left, top, right, bottom = corners(boxes[bad].double())
+    left, top = (torch.nan_to_num(v, nan=0.0).clamp(0, 1) for v in (left, top))
+    right, bottom = (torch.nan_to_num(v, nan=1.0).clamp(0, 1) for v in (right, bottom))
+    out = boxes.clone()
+    out[bad] = torch.stack([(left + right) / 2, (top + bottom) / 2, right - left,
+                            bottom - top], 1).to(boxes.dtype)
+    return out
