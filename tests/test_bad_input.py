@@ -305,9 +305,9 @@ def test_bad_input_is_one_line(name, setup, error, words, tmp_path, capsys, capl
                "--output-image", "", "--device", "cpu"])
     out, err = capsys.readouterr()
     assert "Traceback" not in err
-    if error is ImageError:  # reported and skipped
+    if error is ImageError:  # reported and skipped; the exit status says so (as cp's)
         logged = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-        assert rc == 0 and any(words in m and m.endswith("skipped") for m in logged)
+        assert rc == 1 and any(words in m and m.endswith("skipped") for m in logged)
         return
     lines = err.strip().splitlines()
     assert rc == 1 and len(lines) == 1 and words in lines[0], err

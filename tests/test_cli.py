@@ -191,8 +191,8 @@ def test_bad_input_gives_one_line_error(name, setup, error, words, tmp_path, cap
     rc, out, err = run(["detector", "test", args["data"], args["cfg"], args["weights"],
                         args["image"], "--output-image", ""], capsys)
     assert "Traceback" not in err
-    if error is ImageError:  # reported and skipped, as Darknet goes on to the next image
-        assert rc == 0
+    if error is ImageError:  # reported and skipped, as Darknet goes on to the next image;
+        assert rc == 1  # the exit status says that an input was skipped, as cp's does
         logged = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
         assert len(logged) == 1 and words in logged[0] and logged[0].endswith("skipped")
         return

@@ -8,6 +8,7 @@ reads Darknet's single-dash flags wherever they stand, as Darknet does.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -18,8 +19,33 @@ from .app import cli
 from .flags import darknet_argv
 
 
+class _Skipped(logging.Handler):
+    """Counts the inputs the library reported and skipped (an image that cannot be read,
+    say) while it went on with the rest: its records with ``extra={"skipped": True}``."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += bool(getattr(record, "skipped", False))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user mistakes become one ``darknet-py: error: ...`` line and exit 1."""
+    """Entry point: user mistakes become one ``darknet-py: error: ...`` line and exit 1.
+    A command that skipped an input goes on with the rest, writes what it could, and then
+    exits 1, as ``cp`` and ``grep`` do."""
+    skipped = _Skipped()
+    library = logging.getLogger("darknet_py")
+    library.addHandler(skipped)
+    try:
+        code = _run(argv)
+    finally:
+        library.removeHandler(skipped)
+    return 1 if code == 0 and skipped.count else code
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         args = darknet_argv(sys.argv[1:] if argv is None else list(argv))
         code = cli.main(args=args, prog_name="darknet-py", standalone_mode=False)

@@ -68,7 +68,7 @@ def recall_lines(model: Darknet, images: Sequence[str], device: str = "cpu",
         try:
             image = load_image(path, decoder)
         except ImageError as err:
-            log.error("%s; skipped", err)
+            log.error("%s; skipped", err, extra={"skipped": True})
             continue
         pred = detector.forward(detector.preprocess(image)[None])[0]
         boxes = proposals(pred).cpu() / net

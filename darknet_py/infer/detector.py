@@ -205,7 +205,7 @@ def _result_or_skip(path: str | Path, future):
     try:
         return future.result()
     except ImageError as err:
-        log.error("%s; skipped", err)
+        log.error("%s; skipped", err, extra={"skipped": True})
         return None
 
 
@@ -227,7 +227,7 @@ def detect_images(detector: Detector, paths: Iterable[str]) -> Iterator[ImageRes
         try:
             image = load_image(path, detector.decoder)
         except ImageError as err:
-            log.error("%s; skipped", err)
+            log.error("%s; skipped", err, extra={"skipped": True})
             continue
         start = time.perf_counter()
         dets = detector([image])[0]
