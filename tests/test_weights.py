@@ -149,3 +149,21 @@ def test_save_partial_keeps_leading_layers_and_resets_seen(tmp_path):
     assert data[20:] == full.read_bytes()[20:len(data)]
     with pytest.raises(WeightsError, match="layer count must be 1..38, got 0"):
         save_partial(model, part, 0)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_the_api_refuses_non_finite_weights_and_leaves_the_model_as_it_was(tmp_path, value):
+    """One rule in the one loader: Darknet.load_weights refuses what the command line
+    refuses, before it copies anything."""
+    model = Darknet(TINY_CFG)
+    path = tmp_path / "bad.weights"
+    model.save_weights(path)
+    _, floats = read_weights(path)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    data = bytearray(path.read_bytes())
+    at = len(data) - 4 * floats.size + 4 * (floats.size // 2)  # a float mid-file
+    data[at: at + 4] = struct.pack("<f", value)
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="NaN or infinite values, from layer"):
+        model.load_weights(path)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

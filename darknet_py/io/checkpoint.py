@@ -115,8 +115,7 @@ def load(path: str | Path, cfg: str | Path | Cfg | None = None) -> Darknet:
         if cfg is None:
             raise DarknetError(f"{p}: a .weights file needs its cfg (pass cfg=...)")
         model = Darknet(cfg if isinstance(cfg, Cfg) else assets.resolve(cfg))
-        report = model.load_weights(p)
-        check_finite(model, p)
+        report = model.load_weights(p)  # refuses NaN or infinite weights itself
         if report.partial:
             log.warning("%s: partial weights: layers 0..%d of %d loaded; the rest keep "
                         "their initial values", p, report.layers_loaded - 1, len(model.layers))

@@ -114,6 +114,16 @@ def read_weights(path: str | Path) -> tuple[WeightsHeader, np.ndarray]:
     return header, np.frombuffer(data, dtype="<f4", offset=header.nbytes)
 
 
+def _layer_of_float(model: Darknet, index: int) -> int:
+    """The layer whose weights hold float ``index`` of a ``.weights`` file."""
+    pos = 0
+    for i in range(len(model.layers)):
+        pos += _numel(load_tensors(model, i))
+        if index < pos:
+            return i
+    return len(model.layers) - 1
+
+
 def load_weights(model: Darknet, path: str | Path, upto: int | None = None) -> LoadReport:
     """Read ``path`` into ``model``; ``upto`` loads only layers ``< upto`` (Darknet's partial).
 
@@ -126,6 +136,11 @@ def load_weights(model: Darknet, path: str | Path, upto: int | None = None) -> L
     total = expected_floats(model, n_layers)
     found = floats.size
     cfg = model.cfg.path
+    bad = np.flatnonzero(~np.isfinite(floats[:total]))
+    if bad.size:  # refused before anything is copied into the model
+        raise WeightsError(f"{path}: holds NaN or infinite values, from layer "
+                           f"{_layer_of_float(model, int(bad[0]))} on (the run that wrote it "
+                           "diverged); use an earlier checkpoint")
     pos = 0
     loaded = 0
     with torch.no_grad():

@@ -101,7 +101,6 @@ class Start:
         if report.partial:
             on_message(f"{w}: loaded layers 0..{report.layers_loaded - 1} (partial "
                        "weights); the rest start from Darknet's init")
-        checkpoint.check_finite(model, w)
         state = state_path(w)
         if not state.exists() or clear:
             return cls()
