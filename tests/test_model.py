@@ -84,3 +84,18 @@ def test_resized_keeps_weights_and_header(tiny):
     assert all(torch.equal(v, tiny.state_dict()[k]) for k, v in bigger.state_dict().items())
     bigger.seen = 5
     assert tiny.seen == 1234
+
+
+def test_boxes_at_another_input_size_are_the_resized_models():
+    """model(x) on a 608 input of a model built at 416 decodes from 608, as Darknet's
+    resize_network does: centres and sizes both in 608-pixel units."""
+    torch.manual_seed(0)
+    model = Darknet(ROOT / "cfg" / "yolov4-tiny.cfg")
+    model.load_weights(ROOT / "weights" / "yolov4-tiny.weights")
+    model.eval()
+    for size in (608, 320):
+        x = torch.rand(1, 3, size, size)
+        with torch.no_grad():
+            ours, theirs = model(x), model.resized(size, size).eval()(x)
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-3)
+        assert float(ours[0, :, 0].max()) > 0.9 * size  # centres span the whole input

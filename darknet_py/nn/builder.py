@@ -150,7 +150,7 @@ def _yolo(s: YoloSection, ctx: BuildContext) -> tuple[nn.Module, Shape]:
                       f"{len(s.mask)} masked anchors need filters=(classes+5)*{len(s.mask)}="
                       f"{expected}", "classes")
     module = L.Yolo(s.masked_anchors, s.classes, (ctx.net_w, ctx.net_h), s.scale_x_y,
-                    bool(s.new_coords))
+                    bool(s.new_coords), (inp.w, inp.h))
     return module, inp
 
 

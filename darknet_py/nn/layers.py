@@ -238,11 +238,13 @@ class Yolo(DarknetLayer):
     """
 
     def __init__(self, anchors: list[tuple[float, float]], classes: int,
-                 net_size: tuple[int, int], scale_x_y: float = 1.0, new_coords: bool = False):
+                 net_size: tuple[int, int], scale_x_y: float = 1.0, new_coords: bool = False,
+                 grid: tuple[int, int] | None = None):
         super().__init__()
         self.num_anchors = len(anchors)
         self.classes = classes
-        self.net_size = net_size  # (width, height) of the network input the boxes refer to
+        self.net_size = net_size  # (width, height) of the network input it was built for
+        self.grid = grid  # (width, height) of its input at that size; None: not known
         self.scale_x_y = scale_x_y
         self.new_coords = bool(new_coords)
         self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32),
@@ -265,15 +267,24 @@ class Yolo(DarknetLayer):
             p = torch.cat([p[:, :, 0:2] * s - 0.5 * (s - 1), p[:, :, 2:]], 2)
         return p
 
-    def boxes(self, p: Tensor) -> Tensor:
-        """(N, A, H, W, 4) boxes relative to the network input of activated output ``p``."""
+    def input_size(self, h: int, w: int) -> tuple[float, float]:
+        """(width, height) of the network input that gives an ``h`` x ``w`` grid here: the
+        built size scaled by the grid, as ``resize_network`` sets ``net.w``, ``net.h``."""
         net_w, net_h = self.net_size
+        if self.grid is None or (w, h) == self.grid:
+            return net_w, net_h
+        return net_w * w / self.grid[0], net_h * h / self.grid[1]
+
+    def boxes(self, p: Tensor) -> Tensor:
+        """(N, A, H, W, 4) boxes relative to the network input of activated output ``p``
+        (the input the grid came from, whatever size the model was built for)."""
+        net_w, net_h = self.input_size(p.shape[3], p.shape[4])
         return yolo_boxes(p, self.anchors, net_w, net_h, self.new_coords)
 
     def decode(self, x: Tensor) -> Tensor:
         n, _, h, w = x.shape
         p = self.activate(x)
-        net_w, net_h = self.net_size
+        net_w, net_h = self.input_size(h, w)
         b = self.boxes(p)
         boxes = torch.stack([b[..., 0] * net_w, b[..., 1] * net_h, b[..., 2] * net_w,
                              b[..., 3] * net_h], -1)  # N, A, H, W, 4 in input pixels
