@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -90,8 +91,9 @@ def main() -> None:
     os.sched_setaffinity(0, {args.core})
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
-    images = sorted(str(p) for p in (COCO128 / "images" / "train2017").glob("*.jpg"))
+    images = sorted(str(p.resolve()) for p in (COCO128 / "images" / "train2017").glob("*.jpg"))
     darknet = DarknetLoader(args.darknet, images) if args.darknet else None
+    os.chdir(tempfile.mkdtemp())  # Darknet appends to bad.list in the working directory
     rng = np.random.default_rng(0)
     print(f"coco128, {args.size} x {args.size}, one core, {args.blocks} alternating blocks "
           f"of {args.batch} images")
