@@ -53,12 +53,13 @@ def detector_map(data, cfg, weights, thresh, iou_thresh, points, int8_list, lett
         if not device_name(device, gpu_index).startswith("cpu"):
             raise click.UsageError("--int8 runs on the CPU")
         model = quantize_int8(model.eval(), read_image_list(int8_list))
-    click.echo(LabelFiles.find(images).summary())
+    labels = LabelFiles.find(images)
+    click.echo(labels.summary())
     click.echo("\n calculation mAP (mean average precision)...")
     start = time.perf_counter()
     result = evaluate_map(model, images, model.num_classes, iou_thresh, thresh, points,
                           letter_box or None, device_name(device, gpu_index), batch_size,
-                          progress=sys.stderr.isatty(), decoder=decoder)
+                          progress=sys.stderr.isatty(), decoder=decoder, label_files=labels)
     for line in result.report(names):
         click.echo(line)
     click.echo(f"Total Detection Time: {time.perf_counter() - start:.0f} Seconds", err=True)

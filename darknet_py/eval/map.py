@@ -21,7 +21,7 @@ from torch import Tensor
 
 from ..errors import DataError
 from ..infer.detector import Detector, DetectorConfig
-from ..io.data import class_name, read_labels
+from ..io.data import LabelFiles, class_name, read_labels
 from ..nn.model import Darknet
 from ..ops.boxes import pairwise_iou
 
@@ -208,13 +208,15 @@ def _average_precision(is_tp: np.ndarray, truths: int, points: int) -> float:
 def evaluate_map(model: Darknet, images: Sequence[str], classes: int | None = None,
                  iou_thresh: float = 0.5, conf_thresh: float = 0.25, points: int = 0,
                  letter_box: bool | None = None, device: str = "cpu", batch_size: int = 8,
-                 progress: bool = False, decoder: str = "stb") -> MapResult:
-    """Darknet's ``detector map`` over image files whose labels follow Darknet's rule; an
-    image that cannot be read is logged and left out (with its labels)."""
+                 progress: bool = False, decoder: str = "stb",
+                 label_files: LabelFiles | None = None) -> MapResult:
+    """Darknet's ``detector map`` over image files whose labels follow Darknet's rule (or
+    are given as ``label_files``); an image that cannot be read is logged and left out
+    (with its labels)."""
     if not images:
         raise DataError("the validation image list is empty")
     classes = classes or model.num_classes
-    labels = read_labels(list(images), classes)
+    labels = read_labels(list(images), classes, label_files)
     config = DetectorConfig(thresh=MAP_THRESH, nms=MAP_NMS, letter_box=letter_box,
                             nms_kind=None)
     detector = Detector(model, config, device, fast=True,  # fused, as Darknet detects
