@@ -148,7 +148,7 @@ _DARKNET_DIRS = tuple((a.replace("/", sep), b.replace("/", sep)) for sep in ("/"
                                    ("/images/val2014/", "/labels/val2014/"),
                                    ("/JPEGImages/", "/labels/")))
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tiff")
-LABEL_RULES = ("darknet", "yolo")  # the order in which ``label_path`` tries them
+LABEL_RULES = ("darknet", "yolo")  # the order in which ``find_label_file`` tries them
 
 
 def _with_txt(path: str) -> str:

@@ -157,7 +157,7 @@ class DetectionDataset(torch.utils.data.Dataset):
         labels = np.zeros((0, 5), F32)
         for k in range(4):
             p = self.prepare(draws, k, w, h)
-            ow, oh = p.image.shape[1], p.image.shape[0]
+            oh, ow = p.image.shape[:2]
             left, right = p.crop.left, p.crop.right
             if p.draws.flip:
                 left, right = right, left
@@ -168,9 +168,8 @@ class DetectionDataset(torch.utils.data.Dataset):
             x0, x1, sx = (0, cx, w - cx - rs) if k in (0, 2) else (cx, w, ls)
             y0, y1, sy = (0, cy, h - cy - bs) if k < 2 else (cy, h, ts)
             out[y0:y1, x0:x1] = p.pixels(w, h, (sx, sy, x1 - x0, y1 - y0))
-            truth = p.truth
             room = self.augment.max_boxes - len(labels)
-            labels = np.concatenate([labels, mosaic_truth(truth[:room], k, w, h, cx, cy,
+            labels = np.concatenate([labels, mosaic_truth(p.truth[:room], k, w, h, cx, cy,
                                                           shifts)])
         return out, labels
 
