@@ -10,9 +10,14 @@ blocks of the same number of images:
 Two rows, as in the issue: jitter + HSV + flip (yolov4-tiny's settings), and the same with
 mosaic (yolov4's).  Both loaders use mosaic for half of the samples (Darknet per call,
 darknet-py per sample), so the figures are totals over all blocks.  It prints img/s for
-each and the ratio darknet-py / Darknet C (> 1: darknet-py is faster).  Usage:
+each and the ratio darknet-py / Darknet C (> 1: darknet-py is faster).
+
+With ``--device-augment DEVICE`` it also times the device pipeline in the same blocks: the
+workers' share per core (decode, draws, labels: ``PlannedDataset``) and the batched pixels
+on DEVICE (``DeviceAugment``, synchronized).  Usage:
 
     python benchmarks/loader.py [--darknet ../darknet-src/libdarknet.so] [--blocks 48]
+                                [--device-augment cuda]
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from darknet_py.train.dataset import Augment, DetectionDataset, collate  # noqa: E402
+from darknet_py.train.device_augment import (DeviceAugment, PlannedDataset,  # noqa: E402
+                                             collate_plans)
 
 COCO128 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "coco128"
 ROWS = {
@@ -74,10 +81,31 @@ class DarknetLoader:
         self.lib.free_data(d)
 
 
+def _keys(n_images: int, n: int, size: int, rng: np.random.Generator) -> list:
+    return [(int(i), size, size, int(s)) for i, s in
+            zip(rng.integers(0, n_images, n), rng.integers(0, 2 ** 31, n))]
+
+
 def ours(dataset: DetectionDataset, n: int, size: int, rng: np.random.Generator) -> None:
-    keys = [(int(i), size, size, int(s)) for i, s in
-            zip(rng.integers(0, len(dataset), n), rng.integers(0, 2 ** 31, n))]
-    collate([dataset[k] for k in keys])
+    collate([dataset[k] for k in _keys(len(dataset), n, size, rng)])
+
+
+class DevicePipeline:
+    """The device pipeline's two stages, timed apart: workers (one core) and device."""
+
+    def __init__(self, images: list[str], aug: Augment, device: str):
+        self.planned = PlannedDataset(images, 80, aug)
+        self.augment = DeviceAugment(device)
+        self.sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+
+    def batch(self, n: int, size: int, rng: np.random.Generator) -> tuple[float, float]:
+        t = time.perf_counter()
+        plans, _ = collate_plans([self.planned[k]
+                                  for k in _keys(len(self.planned), n, size, rng)])
+        t1 = time.perf_counter()
+        self.augment(plans.pin_memory() if self.augment.device.type == "cuda" else plans)
+        self.sync()
+        return t1 - t, time.perf_counter() - t1
 
 
 def main() -> None:
@@ -87,6 +115,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16, help="images per call and per block")
     ap.add_argument("--blocks", type=int, default=48)
     ap.add_argument("--core", type=int, default=0)
+    ap.add_argument("--device-augment", default=None, metavar="DEVICE",
+                    help="also time the device pipeline, its pixels on DEVICE")
     args = ap.parse_args()
     os.sched_setaffinity(0, {args.core})
     cv2.setNumThreads(1)
@@ -99,12 +129,20 @@ def main() -> None:
           f"of {args.batch} images")
     for name, aug in ROWS.items():
         dataset = DetectionDataset(images, 80, aug)
+        device = (DevicePipeline(images, aug, args.device_augment) if args.device_augment
+                  else None)
         for _ in range(3):  # warm the file cache, the code and the allocators
             ours(dataset, args.batch, args.size, rng)
             if darknet:
                 darknet.batch(args.batch, args.size, aug)
-        seconds = {"darknet-py": 0.0, "darknet": 0.0}
+            if device:
+                device.batch(args.batch, args.size, rng)
+        seconds = {"darknet-py": 0.0, "darknet": 0.0, "workers": 0.0, "device": 0.0}
         for _ in range(args.blocks):
+            if device:
+                cpu, dev = device.batch(args.batch, args.size, rng)
+                seconds["workers"] += cpu
+                seconds["device"] += dev
             t = time.perf_counter()
             ours(dataset, args.batch, args.size, rng)
             seconds["darknet-py"] += time.perf_counter() - t
@@ -118,6 +156,10 @@ def main() -> None:
             line += (f"   Darknet C {n / seconds['darknet']:6.1f} img/s   ratio "
                      f"{seconds['darknet'] / seconds['darknet-py']:.2f}")
         print(line, flush=True)
+        if device:
+            print(f"{'':28s} --device-augment: workers {n / seconds['workers']:6.1f} img/s per "
+                  f"core, pixels on {args.device_augment} {n / seconds['device']:7.1f} img/s",
+                  flush=True)
 
 
 if __name__ == "__main__":

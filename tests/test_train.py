@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -15,8 +16,10 @@ import torch
 
 from darknet_py import Darknet
 from darknet_py.cfg import parse_cfg
+from darknet_py.errors import DarknetError
 from darknet_py.io.weights import read_weights
-from darknet_py.train import TrainConfig, TrainingDiverged, train, train_distributed
+from darknet_py.train import (TrainConfig, Trainer, TrainingDiverged, train,
+                              train_distributed)
 from darknet_py.train.augment import Crop, fill_truth
 from darknet_py.train.dataset import TrainSampler, network_size
 from darknet_py.train.draws import PieceDraws
@@ -339,7 +342,6 @@ def test_map_during_training_keeps_the_best(tmp_path, monkeypatch):
 
 @requires_shared
 def test_ema_follows_darknet(tmp_path):
-    from darknet_py.train import Trainer
 
     data, cfg = _setup(tmp_path, max_batches=2400, extra="ema_alpha=0.5\n")
     trainer = Trainer.from_config(TrainConfig(str(data), str(cfg), workers=0, chart=None))
@@ -420,3 +422,22 @@ def test_map_hook_and_chart_name_the_iou_threshold(tmp_path, monkeypatch):
     monkeypatch.setattr(chart.cv2, "putText", put_text)
     ChartHook(str(tmp_path / "chart.png"), 400, iou_thresh=0.75).after_train(state)
     assert any("mAP@0.75" in t for t in texts) and (tmp_path / "chart.png").exists()
+
+
+@requires_shared
+def test_device_augment_trains_on_the_cpu_loaders_batches(tmp_path):
+    """--device-augment: the same batches as the CPU loader (within one level, labels
+    equal) through the trainer's loader, and a run trains; blur is refused in one line."""
+    data, cfg = _setup(tmp_path, extra="mosaic=1\n", max_batches=2)
+    loaders = [Trainer.from_config(TrainConfig(str(data), str(cfg), workers=0, chart=None,
+                                               seed=3, device_augment=on)).loader
+               for on in (False, True)]
+    for (x0, t0), (x1, t1) in zip(*(itertools.islice(ld(0), 3) for ld in loaders)):
+        assert x0.shape == x1.shape and x1.dtype == torch.uint8
+        assert int((x0.int() - x1.int()).abs().max()) <= 1 and torch.equal(t0, t1)
+    result = train(TrainConfig(str(data), str(cfg), workers=1, chart=None,
+                               device_augment=True))
+    assert result.iterations == 2 and all(math.isfinite(v) for v in result.losses)
+    data, cfg = _setup(tmp_path, extra="blur=1\n")
+    with pytest.raises(DarknetError, match="--device-augment does not do blur=1"):
+        Trainer.from_config(TrainConfig(str(data), str(cfg), device_augment=True))

@@ -51,11 +51,15 @@ from .options import device_name
 @click.option("--nan-recovery", is_flag=True,
               help="On NaN, reload the last good weights and continue at a tenth of the rate.")
 @click.option("--channels-last", is_flag=True, help="Train in channels_last memory format.")
+@click.option("--device-augment", is_flag=True,
+              help="Workers only decode; crop, resize, flip, HSV and mosaic run batched on "
+                   "the training device (equal to the CPU loader within one level; no blur, "
+                   "gaussian_noise or mixup).")
 @click.option("--sync-bn", is_flag=True,
               help="With several processes: batch statistics over all of them (SyncBatchNorm).")
 def detector_train(data, cfg, weights, calc_map, thresh, iou_thresh, map_epochs, dont_show,
                    clear, show_imgs, gpus, device, gpu_index, chart, cpu_processes, workers, seed,
-                   max_batches, amp, nan_recovery, channels_last, sync_bn):
+                   max_batches, amp, nan_recovery, channels_last, device_augment, sync_bn):
     """Train: darknet-py detector train DATA CFG [WEIGHTS] (full, partial or none), or
     DATA MODEL.pt to go on from a checkpoint.
 
@@ -84,6 +88,7 @@ def detector_train(data, cfg, weights, calc_map, thresh, iou_thresh, map_epochs,
         device=devices[0], workers=workers,
         seed=seed, max_batches=max_batches, nan_recovery=nan_recovery, amp=amp,
         chart=chart or None, channels_last=channels_last, sync_bn=sync_bn,
+        device_augment=device_augment,
         show_imgs=os.getcwd() if show_imgs else None)
     if len(devices) > 1:
         train_distributed(config, devices)

@@ -152,26 +152,57 @@ class DetectionDataset(torch.utils.data.Dataset):
 
     def _mosaic(self, draws: SampleDraws, w: int, h: int):
         """Four pieces around the cut, each showing the part nearest its corner."""
-        cx, cy = draws.cut_x, draws.cut_y
         out = np.zeros((h, w, 3), np.uint8)
         labels = np.zeros((0, 5), F32)
         for k in range(4):
             p = self.prepare(draws, k, w, h)
-            oh, ow = p.image.shape[:2]
-            left, right = p.crop.left, p.crop.right
-            if p.draws.flip:
-                left, right = right, left
-            shifts = (min(cx, max(0, -left * w // ow)), min(w - cx, max(0, -right * w // ow)),
-                      min(cy, max(0, -p.crop.top * h // oh)),
-                      min(h - cy, max(0, -p.crop.bottom * h // oh)))
-            ls, rs, ts, bs = shifts
-            x0, x1, sx = (0, cx, w - cx - rs) if k in (0, 2) else (cx, w, ls)
-            y0, y1, sy = (0, cy, h - cy - bs) if k < 2 else (cy, h, ts)
-            out[y0:y1, x0:x1] = p.pixels(w, h, (sx, sy, x1 - x0, y1 - y0))
+            win = mosaic_window(p, k, w, h, draws.cut_x, draws.cut_y)
+            out[win.y0:win.y1, win.x0:win.x1] = p.pixels(w, h, win.source)
             room = self.augment.max_boxes - len(labels)
-            labels = np.concatenate([labels, mosaic_truth(p.truth[:room], k, w, h, cx, cy,
-                                                          shifts)])
+            labels = np.concatenate([labels, mosaic_truth(p.truth[:room], k, w, h,
+                                                          draws.cut_x, draws.cut_y,
+                                                          win.shifts)])
         return out, labels
+
+
+@dataclass(frozen=True)
+class Window:
+    """Where a piece shows in its sample: the input's ``[x0, x1) x [y0, y1)`` shows the
+    piece's augmented image from ``(sx, sy)`` on; ``shifts`` are Darknet's mosaic shifts
+    (left, right, top, bottom) that move its labels."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    sx: int
+    sy: int
+    shifts: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    @property
+    def source(self) -> tuple[int, int, int, int]:
+        """``(x, y, width, height)`` of the part of the piece's image that shows."""
+        return self.sx, self.sy, self.x1 - self.x0, self.y1 - self.y0
+
+    @classmethod
+    def whole(cls, w: int, h: int) -> Window:
+        return cls(0, 0, w, h, 0, 0)
+
+
+def mosaic_window(p: Piece, k: int, w: int, h: int, cut_x: int, cut_y: int) -> Window:
+    """Mosaic piece ``k`` (0 top left, 1 top right, 2 bottom left, 3 bottom right): its
+    quarter of the input, the part of its image nearest the cut, and Darknet's shifts."""
+    oh, ow = p.image.shape[:2]
+    left, right = p.crop.left, p.crop.right
+    if p.draws.flip:
+        left, right = right, left
+    shifts = (min(cut_x, max(0, -left * w // ow)), min(w - cut_x, max(0, -right * w // ow)),
+              min(cut_y, max(0, -p.crop.top * h // oh)),
+              min(h - cut_y, max(0, -p.crop.bottom * h // oh)))
+    ls, rs, ts, bs = shifts
+    x0, x1, sx = (0, cut_x, w - cut_x - rs) if k in (0, 2) else (cut_x, w, ls)
+    y0, y1, sy = (0, cut_y, h - cut_y - bs) if k < 2 else (cut_y, h, ts)
+    return Window(x0, y0, x1, y1, sx, sy, shifts)
 
 
 def planar(image: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from ..io import checkpoint
 from ..io.data import LabelFiles
 from ..nn.model import Darknet
 from .dataset import Augment, DetectionDataset, TrainSampler, collate, network_size
+from .device_augment import DeviceAugment, PlannedDataset, check_supported, collate_plans
 from .optim import schedule_warnings
 
 log = logging.getLogger(__name__)
@@ -116,13 +117,19 @@ class Start:
 
 class TrainLoader:
     """``loader(start)``: the mini-batches from iteration ``start`` on, as
-    ``(images, targets)`` (Darknet's samples, ``random`` multi-scale)."""
+    ``(images, targets)`` (Darknet's samples, ``random`` multi-scale).  With
+    ``device_augment`` the workers only decode and plan, and the pixels are made batched
+    on ``device`` (``DeviceAugment``), equal to the CPU loader's within one level."""
 
     def __init__(self, model: Darknet, images: list[str], labels: LabelFiles,
                  schedule: Schedule, seed: int, workers: int, device: torch.device,
-                 rank: int = 0, world: int = 1):
-        self.dataset = DetectionDataset(images, model.num_classes, Augment.from_model(model),
-                                        labels)
+                 rank: int = 0, world: int = 1, device_augment: bool = False):
+        augment = Augment.from_model(model)
+        if device_augment:
+            check_supported(augment, model.net.path)
+        kind = PlannedDataset if device_augment else DetectionDataset
+        self.dataset = kind(images, model.num_classes, augment, labels)
+        self.on_device = DeviceAugment(device) if device_augment else None
         self.net, self.last = model.net, model.yolo_sections[-1]
         self.schedule, self.seed, self.workers = schedule, seed, max(0, workers)
         self.pin = device.type == "cuda"
@@ -137,7 +144,11 @@ class TrainLoader:
         s = self.schedule
         sampler = TrainSampler(len(self.dataset), s.mini_batch, s.subdivisions, self.size,
                                self.seed, start, s.max_batches, self.rank, self.world)
-        return torch.utils.data.DataLoader(
-            self.dataset, batch_sampler=sampler, collate_fn=collate,
+        batches = torch.utils.data.DataLoader(
+            self.dataset, batch_sampler=sampler,
+            collate_fn=collate_plans if self.on_device else collate,
             num_workers=self.workers, pin_memory=self.pin, persistent_workers=False,
             prefetch_factor=2 if self.workers else None)
+        if self.on_device is None:
+            return batches
+        return ((self.on_device(plans), targets) for plans, targets in batches)

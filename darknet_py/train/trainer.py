@@ -64,6 +64,7 @@ class TrainConfig:
     channels_last: bool = False
     sync_bn: bool = False  # batch statistics over all processes (torch's SyncBatchNorm)
     show_imgs: str | None = None  # -show_imgs: the first iteration's batches as JPEGs here
+    device_augment: bool = False  # crop, resize, flip, HSV and mosaic on the device
     rank: int = 0
     world: int = 1
 
@@ -169,7 +170,7 @@ class Trainer:
         model.to(device)
         initial = copy.deepcopy(model.state_dict()) if config.nan_recovery else None
         loader = TrainLoader(model, images, labels, schedule, config.seed, config.workers,
-                             device, config.rank, config.world)
+                             device, config.rank, config.world, config.device_augment)
         return cls(model, make_optimizer(model), loader, schedule, config, backup=backup,
                    valid_images=valid, epoch=len(images), start=start,
                    initial_state=initial, on_iteration=on_iteration, on_message=say)
