@@ -6,8 +6,10 @@ short still reports what it measured.  ``--dry`` runs every part small on the CP
 check the script before spending device time.
 
 Parts: CUDA parity with TF32 off (plain and fast path, against the CPU), yolov4-csp 640
-fp16 latency at batch 1 and 32 (with and without CUDA graphs), yolov4-tiny 416, and
-``Detector.detect_paths`` end to end.
+fp16 latency at batch 1 and 32 (with and without CUDA graphs), yolov4-tiny 416,
+``Detector.detect_paths`` end to end, and ``--device-augment``: the pixels made on the
+device against the CPU loader's from the same draws (at most one level apart), and their
+img/s.
 """
 
 from __future__ import annotations
@@ -101,6 +103,46 @@ def detect_paths(dev: str, dry: bool, folder: Path) -> dict:
     return out
 
 
+def device_augment(dev: str, dry: bool) -> dict:
+    """The device pipeline on ``dev`` against the CPU loader, same draws, mosaic and not."""
+    import numpy as np
+
+    from darknet_py.train.dataset import Augment, DetectionDataset
+    from darknet_py.train.device_augment import DeviceAugment, PlannedDataset, collate_plans
+    from darknet_py.train.draws import draw_sample
+
+    images = sorted(str(p) for p in (ROOT.parent / "shared" / "datasets" / "coco128" / "images"
+                                     / "train2017").glob("*.jpg"))
+    if not images:
+        images = [str(IMAGE)] * 4
+    aug = Augment(jitter=0.3, resize=1.5, flip=True, hue=0.1, saturation=1.5, exposure=1.5,
+                  mosaic=True)
+    cpu, planned = DetectionDataset(images, 80, aug), PlannedDataset(images, 80, aug)
+    on_device = DeviceAugment(dev)
+    rng = np.random.default_rng(0)
+    size, batch = (96, 4) if dry else (416, 64)
+    worst, differing, total, seconds, n = 0, 0, 0, 0.0, 0
+    for k in range(2 if dry else 6):
+        draws = [draw_sample(rng, aug, int(rng.integers(len(images))), cpu.box_counts, size,
+                             size) for _ in range(batch)]
+        plans, _ = collate_plans([planned.plan(d, size, size) for d in draws])
+        plans = plans.pin_memory() if dev == "cuda" else plans
+        if dev == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        x = on_device(plans)
+        if dev == "cuda":
+            torch.cuda.synchronize()
+        if k:  # the first call warms up
+            seconds, n = seconds + time.perf_counter() - start, n + batch
+        expect = torch.stack([cpu.sample(d, size, size)[0] for d in draws])
+        diff = (x.cpu().int() - expect.int()).abs()
+        worst = max(worst, int(diff.max()))
+        differing, total = differing + int((diff > 0).sum()), total + diff.numel()
+    return {"max_level_difference": worst, "fraction_differing": differing / total,
+            "pixels_img_per_s": n / seconds, "size": size, "batch": batch}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="gpu_checks")
@@ -111,7 +153,8 @@ def main() -> None:
     dev = "cpu" if args.dry else "cuda"
     tmp = tempfile.mkdtemp()
     parts = {"parity": lambda: parity(dev, args.dry), "latency": lambda: latency(dev, args.dry),
-             "detect_paths": lambda: detect_paths(dev, args.dry, Path(tmp))}
+             "detect_paths": lambda: detect_paths(dev, args.dry, Path(tmp)),
+             "device_augment": lambda: device_augment(dev, args.dry)}
     for name, part in parts.items():
         start = time.perf_counter()
         try:

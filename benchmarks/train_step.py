@@ -83,26 +83,36 @@ def time_steps(model: Darknet, x: torch.Tensor, targets: torch.Tensor, amp: str 
             "trivial_img_s": batch * 1000 / trivial_ms}
 
 
-def loader_rate(workers: int, size: int, batch: int, batches: int = 40) -> float:
+def loader_rate(workers: int, size: int, batch: int, batches: int = 40,
+                device: torch.device | None = None) -> float:
     """Images per second of the training loader (mosaic, jitter, HSV) on coco128, after the
     workers' start-up and first batch, over enough batches that prefetching cannot hide
-    the work."""
+    the work.  With ``device`` the pixels are made there (``--device-augment``)."""
     from darknet_py.train.dataset import Augment, DetectionDataset, TrainSampler, collate
+    from darknet_py.train.device_augment import DeviceAugment, PlannedDataset, collate_plans
 
     images = sorted(str(p) for p in COCO128.glob("*.jpg"))
     aug = Augment(jitter=0.3, resize=1.5, flip=True, hue=0.1, saturation=1.5, exposure=1.5,
                   mosaic=True)
-    dataset = DetectionDataset(images, 80, aug)
+    dataset = (PlannedDataset if device else DetectionDataset)(images, 80, aug)
     prefetch = 2
     batches = max(batches, 4 * workers * prefetch)
     sampler = TrainSampler(len(images), batch, 1, lambda it: (size, size), seed=0, stop=batches)
-    loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
-                                         num_workers=workers,
-                                         prefetch_factor=prefetch if workers else None)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_sampler=sampler, collate_fn=collate_plans if device else collate,
+        num_workers=workers, prefetch_factor=prefetch if workers else None,
+        pin_memory=device is not None and device.type == "cuda")
     it = iter(loader)
+    if device:
+        on_device = DeviceAugment(device)
+        it = (on_device(plans) for plans, _ in it)
+    else:
+        it = (x for x, _ in it)
     next(it)  # start-up
     start = time.perf_counter()
-    n = sum(x.shape[0] for x, _ in it)
+    n = sum(x.shape[0] for x in it)
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
     return n / (time.perf_counter() - start)
 
 
@@ -137,6 +147,11 @@ def main() -> None:
             rate = loader_rate(workers, 416, 16)
             results.append({"loader_workers": workers, "img_s": rate})
             print(f"loader, {workers} workers: {rate:.0f} img/s (416 px, mosaic)", flush=True)
+            rate = loader_rate(workers, 416, 16, device=device)
+            results.append({"loader_workers": workers, "device_augment": str(device),
+                            "img_s": rate})
+            print(f"loader, {workers} workers, --device-augment on {device}: {rate:.0f} img/s "
+                  "(416 px, mosaic)", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
