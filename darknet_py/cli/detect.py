@@ -11,6 +11,7 @@ import click
 import cv2
 
 from .. import assets
+from ..image.decode import DEFAULT_DECODER
 from ..infer.detector import Detector, DetectorConfig, detect_images
 from ..infer.report import draw_detections, json_frame, report_lines, write_json, yolo_label_lines
 from ..io.checkpoint import load
@@ -22,7 +23,7 @@ from .options import detect_options, device_name, image_paths, load_model
 
 def make_detector(model: Darknet, thresh: float, nms_thresh: float, letter_box: bool | None,
                   device: str | None, gpu_index: int | None, half: bool,
-                  decoder: str = "stb") -> Detector:
+                  decoder: str = DEFAULT_DECODER) -> Detector:
     """The ``Detector`` the detect options ask for."""
     config = DetectorConfig(thresh=thresh, nms=nms_thresh, letter_box=letter_box or None)
     dev = device_name(device, gpu_index)

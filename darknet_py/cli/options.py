@@ -7,6 +7,8 @@ from typing import Iterator
 
 import click
 
+from ..image.decode import DECODERS, DEFAULT_DECODER
+
 
 def options(*decorators):
     """One decorator applying click ``decorators`` in the order listed (first on top)."""
@@ -62,8 +64,10 @@ def image_paths(images: tuple[str, ...]) -> Iterator[str]:
 
 
 decoder_option = click.option(
-    "--decoder", type=click.Choice(["stb", "opencv"]), default="stb", show_default=True,
-    help="stb: Darknet's JPEG pixels; opencv: faster.")
+    "--decoder", type=click.Choice(list(DECODERS)), default=DEFAULT_DECODER,
+    show_default=True,
+    help="JPEG decoding of which Darknet build: opencv, Darknet built with OPENCV=1 (the "
+         "build that trains mosaic; 9 times faster); stb, Darknet built without OpenCV.")
 
 detect_options = options(
     click.option("-thresh", "--thresh", type=float, default=0.25, show_default=True,

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ..errors import DataError
+from ..image.decode import DEFAULT_DECODER
 from ..infer.detector import Detector, DetectorConfig
 from ..io.data import LabelFiles, class_name, read_labels
 from ..nn.model import Darknet
@@ -208,7 +209,7 @@ def _average_precision(is_tp: np.ndarray, truths: int, points: int) -> float:
 def evaluate_map(model: Darknet, images: Sequence[str], classes: int | None = None,
                  iou_thresh: float = 0.5, conf_thresh: float = 0.25, points: int = 0,
                  letter_box: bool | None = None, device: str = "cpu", batch_size: int = 8,
-                 progress: bool = False, decoder: str = "stb",
+                 progress: bool = False, decoder: str = DEFAULT_DECODER,
                  label_files: LabelFiles | None = None) -> MapResult:
     """Darknet's ``detector map`` over image files whose labels follow Darknet's rule (or
     are given as ``label_files``); an image that cannot be read is logged and left out

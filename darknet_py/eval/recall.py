@@ -16,6 +16,7 @@ import torch
 
 from ..errors import ImageError
 from ..image import load_image
+from ..image.decode import DEFAULT_DECODER
 from ..infer.detector import Detector, DetectorConfig
 from ..io.data import read_labels
 from ..nn.model import Darknet
@@ -56,7 +57,7 @@ def proposals(pred: torch.Tensor) -> torch.Tensor:
 
 
 def recall_lines(model: Darknet, images: Sequence[str], device: str = "cpu",
-                 decoder: str = "stb") -> Iterator[RecallLine]:
+                 decoder: str = DEFAULT_DECODER) -> Iterator[RecallLine]:
     """Darknet's running recall totals, one per image of ``images`` (an image that cannot
     be read is logged and skipped)."""
     detector = Detector(model, DetectorConfig(thresh=RECALL_THRESH, letter_box=False),

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import DataError
+from ..image.decode import DEFAULT_DECODER
 from ..infer.detections import Detections
 from ..infer.detector import Detector, DetectorConfig
 from ..io.data import class_name
@@ -40,7 +41,7 @@ def validate_detector(model: Darknet, images: Sequence[str], out_dir: str | Path
                       names: Sequence[str], kind: str = "voc", outfile: str | None = None,
                       letter_box: bool | None = None, device: str = "cpu",
                       batch_size: int = 8, progress: bool = False,
-                      decoder: str = "stb") -> list[Path]:
+                      decoder: str = DEFAULT_DECODER) -> list[Path]:
     """Write ``detector valid`` results for ``images`` into ``out_dir``; returns the files.
 
     ``kind`` is the ``.data`` file's ``eval``: ``coco`` or anything else for VOC files.

@@ -16,7 +16,7 @@ import torch
 
 from ..errors import ImageError
 from ..image import load_image, load_rgb8, network_input
-from ..image.decode import to_float
+from ..image.decode import DEFAULT_DECODER, to_float
 from ..nn.model import Darknet
 from ..ops.nms import nms, sort_like_darknet
 from .detections import Detections, candidates, darknet_order
@@ -56,7 +56,8 @@ class Detector:
     in the precision asked for, it is used as it is (later changes to its weights are
     seen); otherwise the detector runs on a copy made once here (``self.model``).
     ``names`` (default: the model's, from a checkpoint) name the classes in ``results``.
-    ``decoder`` reads image files: ``stb`` (Darknet's pixels) or ``opencv`` (faster).
+    ``decoder`` reads image files as a Darknet build does: ``opencv`` (the default, Darknet
+    built with OpenCV) or ``stb`` (Darknet built without it).
     ``fast`` runs a ``for_inference`` copy instead (batch norm folded as Darknet's
     ``fuse_conv_batchnorm`` does before detecting, channels_last, CUDA graphs on a GPU).
     """
@@ -64,7 +65,7 @@ class Detector:
     def __init__(self, model: Darknet, config: DetectorConfig | None = None,
                  device: str | torch.device = "cpu", half: bool = False,
                  resize_on_device: bool = False, fast: bool = False,
-                 names: Sequence[str] | None = None, decoder: str = "stb"):
+                 names: Sequence[str] | None = None, decoder: str = DEFAULT_DECODER):
         self.config = config or DetectorConfig()
         self.decoder = decoder
         self.names = names if names is not None else getattr(model, "names", None)
