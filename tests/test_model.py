@@ -99,3 +99,28 @@ def test_boxes_at_another_input_size_are_the_resized_models():
             ours, theirs = model(x), model.resized(size, size).eval()(x)
         torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-3)
         assert float(ours[0, :, 0].max()) > 0.9 * size  # centres span the whole input
+
+
+def test_the_api_defaults_to_the_models_device(tiny, monkeypatch):
+    """Detector, evaluate_map, validate_detector, recall_lines and run_benchmark run where
+    the model is unless told otherwise; TrainConfig picks CUDA when there is one, as the
+    command line does."""
+    import inspect
+
+    from darknet_py.eval.map import evaluate_map
+    from darknet_py.eval.recall import recall_lines
+    from darknet_py.eval.valid import validate_detector
+    from darknet_py.infer.benchmark import run_benchmark
+    from darknet_py.nn.model import module_device
+    from darknet_py.train import TrainConfig
+
+    assert module_device(tiny) == torch.device("cpu")
+    assert module_device(torch.nn.Identity()) == torch.device("cpu")
+    assert module_device(torch.nn.Linear(2, 2, device="meta")).type == "meta"
+    assert Detector(tiny).device == torch.device("cpu")
+    for fn in (Detector.__init__, evaluate_map, validate_detector, recall_lines,
+               run_benchmark):
+        assert inspect.signature(fn).parameters["device"].default is None, fn.__name__
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert TrainConfig("a.data", "a.cfg").device == "cuda"
+    assert TrainConfig("a.data", "a.cfg", device="cpu").device == "cpu"

@@ -208,12 +208,12 @@ def _average_precision(is_tp: np.ndarray, truths: int, points: int) -> float:
 
 def evaluate_map(model: Darknet, images: Sequence[str], classes: int | None = None,
                  iou_thresh: float = 0.5, conf_thresh: float = 0.25, points: int = 0,
-                 letter_box: bool | None = None, device: str = "cpu", batch_size: int = 8,
-                 progress: bool = False, decoder: str = DEFAULT_DECODER,
+                 letter_box: bool | None = None, device: str | torch.device | None = None,
+                 batch_size: int = 8, progress: bool = False, decoder: str = DEFAULT_DECODER,
                  label_files: LabelFiles | None = None) -> MapResult:
     """Darknet's ``detector map`` over image files whose labels follow Darknet's rule (or
     are given as ``label_files``); an image that cannot be read is logged and left out
-    (with its labels)."""
+    (with its labels).  ``device`` defaults to the model's."""
     if not images:
         raise DataError("the validation image list is empty")
     classes = classes or model.num_classes

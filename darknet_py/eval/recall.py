@@ -56,7 +56,7 @@ def proposals(pred: torch.Tensor) -> torch.Tensor:
     return boxes[kept]
 
 
-def recall_lines(model: Darknet, images: Sequence[str], device: str = "cpu",
+def recall_lines(model: Darknet, images: Sequence[str], device: str | torch.device | None = None,
                  decoder: str = DEFAULT_DECODER) -> Iterator[RecallLine]:
     """Darknet's running recall totals, one per image of ``images`` (an image that cannot
     be read is logged and skipped)."""

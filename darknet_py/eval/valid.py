@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from ..errors import DataError
 from ..image.decode import DEFAULT_DECODER
@@ -39,7 +40,7 @@ def voc_lines(image_id: str, dets: Detections) -> list[tuple[int, str]]:
 
 def validate_detector(model: Darknet, images: Sequence[str], out_dir: str | Path,
                       names: Sequence[str], kind: str = "voc", outfile: str | None = None,
-                      letter_box: bool | None = None, device: str = "cpu",
+                      letter_box: bool | None = None, device: str | torch.device | None = None,
                       batch_size: int = 8, progress: bool = False,
                       decoder: str = DEFAULT_DECODER) -> list[Path]:
     """Write ``detector valid`` results for ``images`` into ``out_dir``; returns the files.

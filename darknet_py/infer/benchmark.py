@@ -20,7 +20,7 @@ import torch
 
 from ..errors import DarknetError
 from ..nn.cost import layer_bflops, parameter_count
-from ..nn.model import Darknet
+from ..nn.model import Darknet, module_device
 
 
 def timed_calls(fn: Callable[[], object], runs: int, sync: Callable[[], None]) -> list[float]:
@@ -101,7 +101,7 @@ def _timed_module(model: Darknet, dev: torch.device, dtype: torch.dtype, compile
                                cuda_graphs=cuda_graphs and dev.type == "cuda")
 
 
-def run_benchmark(model: Darknet, batch: int = 1, device: str = "cpu", half: bool = False,
+def run_benchmark(model: Darknet, batch: int = 1, device: str | torch.device | None = None, half: bool = False,
                   compile: bool = False, vs_opencv: bool = False, runs: int = 20,
                   blocks: int = 3, seed: int = 0,
                   int8_images: list[str] | None = None,
@@ -109,7 +109,7 @@ def run_benchmark(model: Darknet, batch: int = 1, device: str = "cpu", half: boo
     """Time ``model``'s fast inference module (or, with ``int8_images`` to calibrate on,
     its int8 ONNX Runtime version) on random input of the model's size.  On CUDA the
     forward is replayed as a CUDA graph unless ``cuda_graphs`` is false."""
-    dev = torch.device(device)
+    dev = module_device(model) if device is None else torch.device(device)
     dtype = torch.float16 if half else torch.float32
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     if dev.type == "cuda":

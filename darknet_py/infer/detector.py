@@ -17,7 +17,7 @@ import torch
 from ..errors import ImageError
 from ..image import load_image, load_rgb8, network_input
 from ..image.decode import DEFAULT_DECODER, to_float
-from ..nn.model import Darknet
+from ..nn.model import Darknet, module_device
 from ..ops.nms import nms, sort_like_darknet
 from .detections import Detections, candidates, darknet_order
 
@@ -52,6 +52,7 @@ class Detector:
     ``images`` may be paths or RGB float32 arrays (H x W x 3, values in [0, 1]).
     ``half`` runs the network in float16 (meant for CUDA; the CPU runs it too, slowly).
 
+    ``device`` defaults to the model's own device.
     The model handed in is never changed: if it is already in eval mode on ``device``
     in the precision asked for, it is used as it is (later changes to its weights are
     seen); otherwise the detector runs on a copy made once here (``self.model``).
@@ -63,13 +64,13 @@ class Detector:
     """
 
     def __init__(self, model: Darknet, config: DetectorConfig | None = None,
-                 device: str | torch.device = "cpu", half: bool = False,
+                 device: str | torch.device | None = None, half: bool = False,
                  resize_on_device: bool = False, fast: bool = False,
                  names: Sequence[str] | None = None, decoder: str = DEFAULT_DECODER):
         self.config = config or DetectorConfig()
         self.decoder = decoder
         self.names = names if names is not None else getattr(model, "names", None)
-        self.device = torch.device(device)
+        self.device = module_device(model) if device is None else torch.device(device)
         self.half = half
         self.resize_on_device = resize_on_device
         dtype = torch.float16 if half else torch.float32

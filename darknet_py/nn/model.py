@@ -18,6 +18,16 @@ if TYPE_CHECKING:
     from ..train.loss import DarknetLoss, HeadStats
 
 
+def module_device(module: nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (the CPU for one with neither):
+    the default device of everything that is handed a model."""
+    for t in module.parameters():
+        return t.device
+    for t in module.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
 @dataclass(frozen=True)
 class LayerPlan:
     """How outputs flow between layers: which outputs a later layer reads (``keep``),

@@ -53,7 +53,7 @@ class TrainConfig:
     map_epochs: int = 4  # -mAP_epochs
     map_iou_thresh: float = 0.5  # -iou_thresh: IoU a detection needs for the mAP
     map_thresh: float = 0.25  # -thresh: the TP/FP threshold of the mAP report
-    device: str = "cpu"
+    device: str | None = None  # default: cuda when a GPU is there, else cpu (as the CLI)
     workers: int = 2
     seed: int = 0
     max_batches: int | None = None
@@ -67,6 +67,10 @@ class TrainConfig:
     device_augment: bool = False  # crop, resize, flip, HSV and mosaic on the device
     rank: int = 0
     world: int = 1
+
+    def __post_init__(self):
+        if self.device is None:
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @dataclass
