@@ -62,6 +62,13 @@ def test_knobs_change_what_they_say():
     assert all(y.classes == 3 for y in cfg.yolo_layers)
     assert cfg.layers[1].filters == 48  # 64 x 0.75; the stem keeps 32
     assert cfg.layers[0].filters == 32
+    # Darknet's custom-dataset schedule, where COCO's 2000200 batches would be kept
+    assert (cfg.net.max_batches, list(cfg.net.steps)) == (6000, [4800, 5400])
+    many = scale_cfg("yolov4-csp", classes=10)
+    assert (many.net.max_batches, list(many.net.steps)) == (20000, [16000, 18000])
+    heads = [i for i, sec in enumerate(many.layers) if sec in many.yolo_layers]
+    assert all(many.layers[i - 1].filters == (10 + 5) * 3 for i in heads)
+    assert scale_cfg("yolov4-csp").net.max_batches == 500500
     p7 = scale_cfg("yolov4-p5", levels=5)
     assert len(p7.yolo_layers) == 5 and len(p7.yolo_layers[0].anchors) == 2 * 20
     swish = scale_cfg("yolov4-csp", activation="swish")
@@ -217,6 +224,8 @@ def test_cfg_scale_command(tmp_path, capsys):
     text = capsys.readouterr().out
     assert f"wrote {out}" in text and "BFLOPs grow as width^" in text
     assert "cost model of yolov4-p5" in text
+    assert ("--classes 3: max_batches=6000, steps=4800,5400 (Darknet's guide for a custom "
+            "dataset), filters=32 before each [yolo]") in text
     assert main(["cfg", "show", str(out)]) == 0
     shown = capsys.readouterr().out.strip().splitlines()[-1]
     total = float(re.search(r"([0-9.]+) BFLOPs", text).group(1))

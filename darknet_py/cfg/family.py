@@ -199,6 +199,14 @@ def _tiny_relevelled(design: TinyDesign, levels: int) -> TinyDesign:
                    head=replace(design.head, masks=None))
 
 
+def custom_schedule(classes: int) -> dict[str, str]:
+    """Darknet's guide for training on a custom dataset: ``max_batches`` = classes x 2000,
+    at least 6000, and the rate ``steps`` at 80 % and 90 % of it."""
+    max_batches = max(6000, classes * 2000)
+    return {"max_batches": str(max_batches),
+            "steps": f"{max_batches * 8 // 10},{max_batches * 9 // 10}"}
+
+
 def scaled(design: Design, width: float = 1.0, depth: float | Sequence[int] | None = None,
            levels: int | None = None, size: int | tuple[int, int] | None = None,
            classes: int | None = None, anchors: Sequence[Anchor] | None = None,
@@ -228,7 +236,7 @@ def scaled(design: Design, width: float = 1.0, depth: float | Sequence[int] | No
     if classes is not None:
         if classes < 1:
             raise CfgError(f"--classes {classes}: expected at least 1")
-        out = replace(out, classes=classes)
+        out = replace(out, classes=classes, net={**out.net, **custom_schedule(classes)})
     if anchors is not None:
         out = replace(out, anchors=tuple((int(w), int(h)) for w, h in anchors))
     if activation is not None:

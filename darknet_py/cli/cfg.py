@@ -122,6 +122,15 @@ def scale(base, width, depth, levels, size, classes, anchors, activation, out, l
         report.append(f"cost model of {preset(base).name}: {pf:.3f} BFLOPs "
                       f"({pf / sum(bflops) - 1:+.1%}), {pp:,.0f} parameters "
                       f"({pp / sum(params) - 1:+.1%})")
+    if classes is not None:
+        from ..cfg import YoloSection
+
+        filters = sorted({cfg.layers[i - 1].filters for i, sec in enumerate(cfg.layers)
+                          if isinstance(sec, YoloSection)})
+        report.append(f"--classes {classes}: max_batches={cfg.net.max_batches}, steps="
+                      f"{','.join(str(s) for s in cfg.net.steps)} (Darknet's guide for a "
+                      f"custom dataset), filters={','.join(map(str, filters))} before each "
+                      "[yolo]")
     growth = ", ".join(f"{k}^{v:.2f}" for k, v in model.growth().items())
     report.append(f"BFLOPs grow as {growth} (each measured by doubling)")
     if out:
