@@ -66,3 +66,20 @@ def test_modules_and_functions_stay_small():
     long = [(p.relative_to(ROOT), f.name, f.end_lineno - f.lineno + 1)
             for p, f in _definitions() if f.end_lineno - f.lineno + 1 > 60]
     assert not big and not long
+
+
+def _sources() -> dict[str, str]:
+    return {str(p.relative_to(PACKAGE)): p.read_text() for p in PACKAGE.rglob("*.py")}
+
+
+def test_each_formula_and_list_is_written_once():
+    """Box conversions and CIoU's aspect term live in ops/boxes.py; the NMS kinds, IoU kinds
+    and activations are listed once (cfg/base.py); the default decoder is one constant."""
+    sources = _sources()
+    for name in ("infer/detections.py", "infer/report.py", "eval/coco.py",
+                 "train/iou_grad.py"):
+        assert not re.search(r"(\] ?/ ?2|[pt][wh] / 2)", sources[name]), name
+    assert [n for n, s in sources.items() if "atan(" in s] == ["ops/boxes.py"]
+    for listing in ('"greedynms", "diounms"', '"hard_mish", "tanh"', '"giou", "diou", "ciou"'):
+        assert [n for n, s in sources.items() if listing in s] == ["cfg/base.py"], listing
+    assert not [n for n, s in sources.items() if re.search(r"decoder: str = \"", s)]

@@ -23,10 +23,13 @@ log = logging.getLogger(__name__)
 
 FLT_MAX = 3.4028234663852886e38
 
+#: The one list of each kind of name; ``nn`` and ``ops`` implement exactly these.
 ACTIVATIONS = (
     "linear", "leaky", "relu", "relu6", "logistic", "mish", "swish", "elu", "selu",
     "gelu", "hard_mish", "tanh",
 )
+NMS_KINDS = ("default", "greedynms", "diounms", "cornersnms")
+IOU_KINDS = ("iou", "giou", "diou", "ciou")
 
 
 @dataclass

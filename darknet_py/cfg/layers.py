@@ -7,7 +7,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
-from .base import ACTIVATIONS, FLT_MAX, LayerSection, choices, unimplemented
+from .base import (ACTIVATIONS, FLT_MAX, IOU_KINDS, NMS_KINDS, LayerSection, choices,
+                   unimplemented)
 
 log = logging.getLogger(__name__)
 
@@ -192,11 +193,10 @@ class YoloSection(LayerSection):
     obj_normalizer: float = 1.0
     cls_normalizer: float = 1.0
     delta_normalizer: float = field(default=1.0, metadata=unimplemented("training"))
-    iou_loss: str = field(default="mse", metadata=choices("mse", "iou", "giou", "diou", "ciou"))
-    iou_thresh_kind: str = field(default="iou", metadata=choices("iou", "giou", "diou", "ciou"))
+    iou_loss: str = field(default="mse", metadata=choices("mse", *IOU_KINDS))
+    iou_thresh_kind: str = field(default="iou", metadata=choices(*IOU_KINDS))
     beta_nms: float = 0.6
-    nms_kind: str = field(default="default", metadata=choices(
-        "default", "greedynms", "diounms", "cornersnms"))
+    nms_kind: str = field(default="default", metadata=choices(*NMS_KINDS))
     jitter: float = 0.2
     resize: float = 1.0
     focal_loss: int = field(default=0, metadata=unimplemented("training"))

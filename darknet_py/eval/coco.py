@@ -20,11 +20,13 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+import torch
 
 from ..errors import DataError
 from ..infer.detections import Detections
 from ..io.data import class_name, read_labels
 from ..io.files import read_input
+from ..ops.boxes import corners
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +105,13 @@ def ground_truth(images: Sequence[str], classes: int = 80,
         size = _image_size(path)
         out_images.append({"id": image_id, "file_name": Path(path).name,
                            "width": size[0], "height": size[1]})
-        for cls, cx, cy, bw, bh in lab.astype(np.float64):
+        lab = lab.astype(np.float64)
+        left, top, _, _ = (v.numpy() for v in corners(torch.from_numpy(lab[:, 1:5])))
+        for cls, x0, y0, bw, bh in zip(lab[:, 0], left, top, lab[:, 3], lab[:, 4]):
             pw, ph = bw * size[0], bh * size[1]
             annotations.append({"id": len(annotations) + 1, "image_id": image_id,
                                 "category_id": category_id(int(cls), classes),
-                                "bbox": [(cx - bw / 2) * size[0], (cy - bh / 2) * size[1], pw, ph],
+                                "bbox": [x0 * size[0], y0 * size[1], pw, ph],
                                 "area": pw * ph, "iscrowd": 0})
     categories = [{"id": category_id(j, classes),
                    "name": class_name(names, j)}

@@ -11,10 +11,7 @@ import torch
 from torch import Tensor
 
 from ..io.data import class_name
-from ..ops.boxes import clip_corners, clip_non_finite, correct_boxes
-
-NMS_KINDS = ("default", "greedynms", "diounms", "cornersnms")
-
+from ..ops.boxes import clip_corners, clip_non_finite, corners, correct_boxes
 
 @dataclass
 class Detections:
@@ -41,9 +38,8 @@ class Detections:
     def boxes_pixels(self) -> Tensor:
         """Boxes as (left, top, width, height) in image pixels."""
         w, h = self.image_size
-        b = self.boxes
-        return torch.stack([(b[:, 0] - b[:, 2] / 2) * w, (b[:, 1] - b[:, 3] / 2) * h,
-                            b[:, 2] * w, b[:, 3] * h], 1)
+        left, top, _, _ = corners(self.boxes)
+        return torch.stack([left * w, top * h, self.boxes[:, 2] * w, self.boxes[:, 3] * h], 1)
 
     def boxes_pixels_center(self) -> np.ndarray:
         """Boxes as (cx, cy, w, h) in image pixels, float32 products as Darknet's

@@ -13,6 +13,7 @@ import torch
 
 from ..io.data import class_name
 from ..io.files import atomic_write
+from ..ops.boxes import corners
 from .detections import Detections
 
 
@@ -38,8 +39,8 @@ def report_lines(dets: Detections, names: Sequence[str], thresh: float,
         p = dets.probs[row]
         if bool((p > thresh).any()):
             selected.append(row)
-    b = dets.boxes
-    selected.sort(key=lambda r: float(b[r, 0] - b[r, 2] / 2))
+    left = corners(dets.boxes)[0]
+    selected.sort(key=lambda r: float(left[r]))
     px = dets.boxes_pixels()
     lines = []
     for row in selected:

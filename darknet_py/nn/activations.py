@@ -13,6 +13,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from ..cfg.base import ACTIVATIONS as CFG_ACTIVATIONS
+
 
 class HardMish(nn.Module):
     """``x`` for x > 0, ``x*x/2 + x`` for -2 < x <= 0, else 0 (``hard_mish_yashas``)."""
@@ -35,8 +37,7 @@ class DarknetSELU(nn.Module):
         return torch.where(x >= 0, 1.0507 * x, 1.0507 * 1.6732 * torch.expm1(x))
 
 
-#: Darknet activation name -> module factory.
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+_FACTORIES: dict[str, Callable[[], nn.Module]] = {
     "linear": nn.Identity,
     "leaky": lambda: nn.LeakyReLU(0.1),
     "relu": nn.ReLU,
@@ -50,6 +51,10 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "hard_mish": HardMish,
     "tanh": nn.Tanh,
 }
+#: Darknet activation name -> module factory, for exactly the names ``cfg`` accepts (a name
+#: added there without a module here fails at import).
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {name: _FACTORIES[name]
+                                                   for name in CFG_ACTIVATIONS}
 
 
 def activation(name: str) -> nn.Module:

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor
 
-IOU_KINDS = ("iou", "giou", "diou", "ciou")
+from ..cfg.base import IOU_KINDS
 
 
 def corners(b: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -51,11 +51,18 @@ def box_iou(a: Tensor, b: Tensor, kind: str = "iou", beta: float = 0.6) -> Tenso
     if kind == "diou":
         return torch.where(c == 0, iou, iou - torch.pow(d / safe_c, beta))
     if kind == "ciou":
-        v = 4 / (math.pi ** 2) * (torch.atan(b[..., 2] / b[..., 3])
-                                  - torch.atan(a[..., 2] / a[..., 3])) ** 2
-        alpha = v / (1 - iou + v + 0.000001)
+        _, v, alpha = ciou_aspect(a, b, iou)
         return torch.where(c == 0, iou, iou - (d / safe_c + alpha * v))
     raise ValueError(f"unknown IoU kind {kind!r}; expected one of {', '.join(IOU_KINDS)}")
+
+
+def ciou_aspect(a: Tensor, b: Tensor, iou: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """CIoU's aspect-ratio term of boxes ``a`` (predicted) and ``b`` (truth) with IoU
+    ``iou``, as ``box_ciou`` and ``dx_box_iou`` compute it: the difference of the
+    ``atan(w / h)`` (truth minus predicted), ``v`` and its weight ``alpha``."""
+    atan_diff = torch.atan(b[..., 2] / b[..., 3]) - torch.atan(a[..., 2] / a[..., 3])
+    v = 4 / (math.pi ** 2) * atan_diff ** 2
+    return atan_diff, v, v / (1 - iou + v + 0.000001)
 
 
 def pairwise_iou(a: Tensor, b: Tensor, kind: str = "iou", beta: float = 0.6) -> Tensor:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..cfg.base import NMS_KINDS
 from .boxes import box_iou, corners
-
-NMS_KINDS = ("default", "greedynms", "diounms", "cornersnms")
 
 
 #: candidate pairs compared at once when looking for overlaps
@@ -83,8 +82,9 @@ def overlapping_pairs(boxes: Tensor, thresh: float, kind: str = "default",
         a, b = by_left[p], by_left[q]
         hit = box_iou(boxes[a], boxes[b]) > thresh
         a, b = a[hit], b[hit]
-        if kind in ("greedynms", "diounms"):  # box_diou's fixed 0.6, or beta_nms
-            hit = box_iou(boxes[a], boxes[b], "diou", 0.6 if kind == "greedynms" else beta)
+        diou_beta = {"greedynms": 0.6, "diounms": beta}.get(kind)  # box_diou's 0.6, beta_nms
+        if diou_beta is not None:
+            hit = box_iou(boxes[a], boxes[b], "diou", diou_beta)
             a, b = a[hit > thresh], b[hit > thresh]
         found_i.append(torch.minimum(a, b))
         found_j.append(torch.maximum(a, b))

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor
 
-from ..ops.boxes import corners
+from ..ops.boxes import ciou_aspect, corners
 
 
 def _where(cond: Tensor, a, b) -> Tensor:
@@ -63,6 +63,7 @@ def iou_gradient(pred: Tensor, truth: Tensor, kind: str) -> Tensor:
     dw, dh = g["r"] - g["l"], g["b"] - g["t"]
     if kind in ("diou", "ciou"):
         ex, ey, ew, eh, c = _distance_gradient(pred, truth, kind, (pl, pt, pr, pb),
+                                               (pl_raw, pt_raw, pr_raw, pb_raw),
                                                (tl, tt, tr, tb), inter / union)
         pos = c > 0
         dx = _where(no_overlap, ex, _where(pos, dx + ex, dx))
@@ -73,16 +74,17 @@ def iou_gradient(pred: Tensor, truth: Tensor, kind: str) -> Tensor:
 
 
 def _distance_gradient(pred: Tensor, truth: Tensor, kind: str, p_edges: tuple,
-                       t_edges: tuple, iou: Tensor) -> tuple:
+                       p_raw: tuple, t_edges: tuple, iou: Tensor) -> tuple:
     """The DIoU (and CIoU) terms of ``dx_box_iou``: the centre-distance penalty's derivatives
-    by x, y, w, h, and the enclosing diagonal squared ``c``."""
+    by x, y, w, h, and the enclosing diagonal squared ``c`` (of the unsorted edges
+    ``p_raw``, as Darknet's ``box_c`` takes them)."""
     px, py, pw, ph = pred.unbind(1)
-    tx, ty, tw, th = truth.unbind(1)
+    tx, ty = truth[:, 0], truth[:, 1]
     pl, pt, pr, pb = p_edges
     tl, tt, tr, tb = t_edges
     dist2 = (px - tx) ** 2 + (py - ty) ** 2
-    cw = torch.maximum(px + pw / 2, tx + tw / 2) - torch.minimum(px - pw / 2, tx - tw / 2)
-    ch = torch.maximum(py + ph / 2, ty + th / 2) - torch.minimum(py - ph / 2, ty - th / 2)
+    cw = torch.maximum(p_raw[2], tr) - torch.minimum(p_raw[0], tl)
+    ch = torch.maximum(p_raw[3], tb) - torch.minimum(p_raw[1], tt)
     c = cw * cw + ch * ch
     one = torch.ones((), dtype=pred.dtype, device=pred.device)
     zero = torch.zeros((), dtype=pred.dtype, device=pred.device)
@@ -96,9 +98,7 @@ def _distance_gradient(pred: Tensor, truth: Tensor, kind: str, p_edges: tuple,
     ew = 2 * cw * dcw_dw * dist2 / (c * c)
     eh = 2 * ch * dch_dh * dist2 / (c * c)
     if kind == "ciou":
-        atan_diff = torch.atan(tw / th) - torch.atan(pw / ph)
-        v = 4 / (math.pi ** 2) * atan_diff ** 2
-        alpha = v / (1 - iou + v + 0.000001)
+        atan_diff, _, alpha = ciou_aspect(pred, truth, iou)
         ew = ew + alpha * (8 / (math.pi ** 2) * atan_diff * ph)
         eh = eh + alpha * (-8 / (math.pi ** 2) * atan_diff * pw)
     return ex, ey, ew, eh, c
