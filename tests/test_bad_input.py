@@ -99,7 +99,6 @@ CFG_TEXTS = {
     "nms_kind unknown": (sub("nms_kind=greedynms", "nms_kind=fancy"), "expected one of"),
     "iou_loss unknown": (sub("iou_loss=ciou", "iou_loss=l7"), "expected one of"),
     "policy steps mismatch": (sub("scales=.1,.1", "scales=.1"), "steps has 2 values"),
-    "no yolo": (TINY[:TINY.index("\n[yolo]")], "no [yolo] layer"),
     "layer after yolo": (sub("[route]\nlayers=-4", "[maxpool]\nsize=2\nstride=2"),
                          "cannot follow a [yolo]"),
     "binary": (b"\x89PNG\r\n\x1a\n\0\0", "NUL bytes"),
@@ -120,6 +119,16 @@ def _cfg_setup(content):
     return setup
 
 
+def _headless_setup(tmp_path):
+    """A cfg without a [yolo] head (it builds: a backbone) and weights that fit it."""
+    from darknet_py import Darknet
+
+    path = tmp_path / "backbone.cfg"
+    path.write_text(TINY[:TINY.index("\n[yolo]")])
+    Darknet(path).save_weights(tmp_path / "backbone.weights")
+    return {"cfg": str(path), "weights": str(tmp_path / "backbone.weights")}
+
+
 def _path_setup(key, make):
     return lambda tmp_path: {key: make(tmp_path)}
 
@@ -127,6 +136,7 @@ def _path_setup(key, make):
 CASES = [(f"cfg: {name}", _cfg_setup(text), CfgError, words)
          for name, (text, words) in CFG_TEXTS.items()]
 CASES += [
+    ("cfg: no yolo head", _headless_setup, CfgError, "no [yolo] layer"),
     ("cfg: missing", _path_setup("cfg", lambda t: str(t / "none.cfg")), CfgError, "not found"),
     ("cfg: folder", _path_setup("cfg", lambda t: str(t)), CfgError, "is a directory"),
     ("cfg: fifo", _path_setup("cfg", lambda t: _fifo(t / "f.cfg")), CfgError,

@@ -12,7 +12,7 @@ import torch
 
 from darknet_py import Darknet, read_cfg
 from darknet_py.cfg import YoloSection
-from darknet_py.nn.layers import Yolo
+from darknet_py.nn.heads import Yolo
 from darknet_py.train.assign import Truths
 from darknet_py.train.loss import DarknetLoss
 

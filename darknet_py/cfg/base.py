@@ -57,6 +57,8 @@ class Section:
 
     kind: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
+    #: the keys that shape the network (what ``cfg diff`` compares)
+    STRUCTURAL: ClassVar[tuple[str, ...]] = ()
     #: key -> the value ``finalize`` gives it when the cfg does not set it
     DERIVED: ClassVar[dict[str, Callable[[Any], Any]]] = {}
 
@@ -106,6 +108,19 @@ class LayerSection(Section):
     burnin_update: int = field(default=0, metadata=unimplemented("training"))
     train_only_bn: int = field(default=0, metadata=unimplemented("training"))
     clip: float = field(default=0.0, metadata=unimplemented("training"))
+
+
+#: section name (and alias) -> its class; filled by ``register_section``
+SECTION_TYPES: dict[str, type[Section]] = {}
+
+
+def register_section(cls: type[Section]) -> type[Section]:
+    """Class decorator: ``cls`` parses the sections named ``cls.kind`` (and its aliases)."""
+    for name in (cls.kind, *cls.aliases):
+        if name in SECTION_TYPES:
+            raise ValueError(f"section [{name}] is registered twice")
+        SECTION_TYPES[name] = cls
+    return cls
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,16 @@
 """Structural differences between two cfgs: what changes the network, not how it trains.
 
-Compared per layer: the section type and the keys that shape the computation (filters,
-sizes, strides, padding, groups, activations, routes, shortcut sources, yolo masks,
-anchors, classes, new_coords, scale_x_y); comments, spelling, defaults written out and
-training keys (normalizers, thresholds, augmentation) are ignored.
+Compared per layer: the section type and the keys that shape the computation, as each
+section class lists them (``STRUCTURAL``: filters, sizes, strides, padding, groups,
+activations, routes, shortcut sources, yolo masks, anchors, classes...); comments,
+spelling, defaults written out and training keys (normalizers, thresholds, augmentation)
+are ignored.
 """
 
 from __future__ import annotations
 
 from .sections import Cfg, Section
 
-STRUCTURAL = {
-    "net": ("width", "height", "channels"),
-    "convolutional": ("filters", "size", "stride_x", "stride_y", "padding", "groups",
-                      "batch_normalize", "activation"),
-    "route": ("layers", "groups", "group_id"),
-    "shortcut": ("from_", "activation", "weights_type", "weights_normalization"),
-    "maxpool": ("size", "stride_x", "stride_y", "padding"),
-    "upsample": ("stride", "scale"),
-    "sam": ("from_", "activation"),
-    "yolo": ("classes", "num", "mask", "anchors", "new_coords", "scale_x_y"),
-}
 
 
 def _absolute(section: Section, name: str, value):
@@ -38,7 +28,7 @@ def section_differences(a: Section, b: Section, where: str) -> list[str]:
         return [f"{where}: [{a.kind}] vs [{b.kind}]"]
     label = where if a.kind == "net" else f"{where} [{a.kind}]"
     out = []
-    for name in STRUCTURAL.get(a.kind, ()):
+    for name in type(a).STRUCTURAL:
         va, vb = _absolute(a, name, getattr(a, name)), _absolute(b, name, getattr(b, name))
         if va != vb:
             out.append(f"{label}: {'from' if name == 'from_' else name} {va} vs {vb}")

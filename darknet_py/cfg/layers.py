@@ -1,5 +1,6 @@
 """The layer sections: ``[convolutional]``, ``[route]``, ``[shortcut]``, ``[maxpool]``,
-``[upsample]``, ``[sam]`` and ``[yolo]``, with Darknet's defaults and checks."""
+``[upsample]``, ``[sam]``, ``[scale_channels]`` and ``[yolo]``, with Darknet's defaults
+and checks."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 from .base import (ACTIVATIONS, FLT_MAX, IOU_KINDS, NMS_KINDS, LayerSection, choices,
-                   unimplemented)
+                   register_section, unimplemented)
 
 log = logging.getLogger(__name__)
 
@@ -18,11 +19,15 @@ MAX_KERNEL = 256  # kernel size, stride, padding
 MAX_ANCHOR = 1e6  # anchor width or height in pixels
 
 
+@register_section
 @dataclass
 class ConvolutionalSection(LayerSection):
     """``[convolutional]``: conv + optional batch norm + activation."""
 
     kind: ClassVar[str] = "convolutional"
+    STRUCTURAL: ClassVar[tuple[str, ...]] = (
+        "filters", "size", "stride_x", "stride_y", "padding", "groups", "dilation",
+        "batch_normalize", "activation")
     aliases: ClassVar[tuple[str, ...]] = ("conv",)
     DERIVED: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "stride_x": lambda s: s.stride,
@@ -61,9 +66,9 @@ class ConvolutionalSection(LayerSection):
         self.check_range("stride_x", 1, MAX_KERNEL)
         self.check_range("stride_y", 1, MAX_KERNEL)
         self.check_range("padding", 0, MAX_KERNEL)
+        self.check_range("dilation", 1, MAX_KERNEL)
         unsupported = {"antialiasing": self.antialiasing, "binary": self.binary,
-                       "xnor": self.xnor, "share_index": self.share_index,
-                       "dilation": self.dilation != 1}
+                       "xnor": self.xnor}
         for key, value in unsupported.items():
             if value:
                 raise self.error(f"{key} is not supported by darknet-py", key)
@@ -72,11 +77,13 @@ class ConvolutionalSection(LayerSection):
                              f"groups={self.groups}", "groups")
 
 
+@register_section
 @dataclass
 class RouteSection(LayerSection):
     """``[route]``: concatenation of earlier outputs, optionally one channel group of each."""
 
     kind: ClassVar[str] = "route"
+    STRUCTURAL: ClassVar[tuple[str, ...]] = ("layers", "groups", "group_id")
 
     layers: list[int] = field(default_factory=list, metadata={"required": True})
     groups: int = 1
@@ -90,11 +97,14 @@ class RouteSection(LayerSection):
                              "group_id")
 
 
+@register_section
 @dataclass
 class ShortcutSection(LayerSection):
     """``[shortcut]``: (weighted) sum of the previous output and ``from`` layers."""
 
     kind: ClassVar[str] = "shortcut"
+    STRUCTURAL: ClassVar[tuple[str, ...]] = ("from_", "activation", "weights_type",
+                                           "weights_normalization")
 
     from_: list[int] = field(default_factory=list, metadata={"key": "from", "required": True})
     activation: str = field(default="linear", metadata=choices(*ACTIVATIONS))
@@ -110,11 +120,13 @@ class ShortcutSection(LayerSection):
             self.weights_normalization = "relu"
 
 
+@register_section
 @dataclass
 class MaxpoolSection(LayerSection):
     """``[maxpool]``: Darknet max pooling (size defaults to stride, padding to size-1)."""
 
     kind: ClassVar[str] = "maxpool"
+    STRUCTURAL: ClassVar[tuple[str, ...]] = ("size", "stride_x", "stride_y", "padding")
     aliases: ClassVar[tuple[str, ...]] = ("max",)
     DERIVED: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "stride_x": lambda s: s.stride,
@@ -144,11 +156,13 @@ class MaxpoolSection(LayerSection):
                 raise self.error(f"{key} is not supported by darknet-py", key)
 
 
+@register_section
 @dataclass
 class UpsampleSection(LayerSection):
     """``[upsample]``: nearest-neighbour upsampling by ``stride``, times ``scale``."""
 
     kind: ClassVar[str] = "upsample"
+    STRUCTURAL: ClassVar[tuple[str, ...]] = ("stride", "scale")
 
     stride: int = 2
     scale: float = 1.0
@@ -158,21 +172,40 @@ class UpsampleSection(LayerSection):
             raise self.error(f"stride={self.stride} is not supported (must be >= 1)", "stride")
 
 
+@register_section
 @dataclass
 class SamSection(LayerSection):
     """``[sam]``: spatial attention, previous output times the ``from`` layer's output."""
 
     kind: ClassVar[str] = "sam"
+    STRUCTURAL: ClassVar[tuple[str, ...]] = ("from_", "activation")
 
     from_: int = field(default=0, metadata={"key": "from", "required": True})
     activation: str = field(default="linear", metadata=choices(*ACTIVATIONS))
 
 
+@register_section
+@dataclass
+class ScaleChannelsSection(LayerSection):
+    """``[scale_channels]``: the ``from`` layer's output times the previous output, per
+    channel (or, with ``scale_wh``, per position)."""
+
+    kind: ClassVar[str] = "scale_channels"
+    STRUCTURAL: ClassVar[tuple[str, ...]] = ("from_", "scale_wh", "activation")
+
+    from_: int = field(default=0, metadata={"key": "from", "required": True})
+    scale_wh: int = 0
+    activation: str = field(default="linear", metadata=choices(*ACTIVATIONS))
+
+
+@register_section
 @dataclass
 class YoloSection(LayerSection):
     """``[yolo]``: detection head (decoding at inference, Darknet's loss in training)."""
 
     kind: ClassVar[str] = "yolo"
+    STRUCTURAL: ClassVar[tuple[str, ...]] = ("classes", "num", "mask", "anchors", "new_coords",
+                                           "scale_x_y")
     DERIVED: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "anchors": lambda s: [0.5] * (2 * s.num),  # make_yolo_layer's default biases
         "mask": lambda s: list(range(s.num)),

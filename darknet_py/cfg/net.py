@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
-from .base import Section, choices, unimplemented
+from .base import Section, choices, register_section, unimplemented
 
 log = logging.getLogger(__name__)
 
@@ -14,11 +14,13 @@ log = logging.getLogger(__name__)
 MAX_SIZE = 16384  # network input width or height
 
 
+@register_section
 @dataclass
 class NetSection(Section):
     """``[net]``: input size, optimizer, schedule and augmentation settings."""
 
     kind: ClassVar[str] = "net"
+    STRUCTURAL: ClassVar[tuple[str, ...]] = ("width", "height", "channels")
     aliases: ClassVar[tuple[str, ...]] = ("network",)
     DERIVED: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "inputs": lambda s: s.width * s.height * s.channels,

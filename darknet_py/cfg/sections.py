@@ -5,16 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import ACTIVATIONS, FLT_MAX, FieldInfo, LayerSection, Option, Section  # noqa: F401
-from .layers import (ConvolutionalSection, MaxpoolSection, RouteSection, SamSection,
+from . import classify, yolov2  # noqa: F401  (each registers its sections)
+from .base import (ACTIVATIONS, FLT_MAX, SECTION_TYPES, FieldInfo, LayerSection,  # noqa: F401
+                   Option, Section)
+from .layers import (ConvolutionalSection, MaxpoolSection, RouteSection, SamSection,  # noqa: F401
                      ShortcutSection, UpsampleSection, YoloSection)
 from .net import NetSection
-
-SECTION_TYPES: dict[str, type[Section]] = {}
-for _cls in (NetSection, ConvolutionalSection, RouteSection, ShortcutSection, MaxpoolSection,
-             UpsampleSection, SamSection, YoloSection):
-    for _name in (_cls.kind, *_cls.aliases):
-        SECTION_TYPES[_name] = _cls
 
 
 @dataclass

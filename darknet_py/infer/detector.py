@@ -78,6 +78,8 @@ class Detector:
         self.model = (model.for_inference(dtype, device=self.device,
                                           cuda_graphs=self.device.type == "cuda")
                       if self.fast else inference_model(model, self.device, dtype))
+        if not model.yolo_sections:
+            model.require_head("detect")
         last = model.yolo_sections[-1]
         self.nms_kind = self.config.nms_kind or last.nms_kind
         self.beta_nms = last.beta_nms if self.config.beta_nms is None else self.config.beta_nms

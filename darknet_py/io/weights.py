@@ -77,19 +77,11 @@ class LoadReport:
     partial: bool  # the file stopped before the last layer with weights
 
 
-def _layer_kind(model: Darknet, i: int) -> str:
-    return model.cfg.layers[i].kind
-
-
 def load_tensors(model: Darknet, i: int) -> list[torch.Tensor]:
     """Tensors that loading reads for layer ``i`` (honouring dontload / dontloadscales)."""
-    section = model.cfg.layers[i]
-    tensors = model.layers[i].darknet_tensors()
-    if not tensors or section.dontload:
+    if model.cfg.layers[i].dontload:
         return []
-    if section.kind == "convolutional" and section.dontloadscales and len(tensors) == 5:
-        return [tensors[0], tensors[4]]
-    return tensors
+    return model.layers[i].loaded_tensors()
 
 
 def _numel(tensors: list[torch.Tensor]) -> int:
@@ -155,8 +147,8 @@ def load_weights(model: Darknet, path: str | Path, upto: int | None = None) -> L
             if pos + need > found:
                 raise WeightsError(
                     f"{path}: does not fit {cfg}: the cfg expects {total} floats, the file has "
-                    f"{found}; it runs out in layer {i} ([{_layer_kind(model, i)}], needs {need} "
-                    f"floats at offset {pos}, {found - pos} left)")
+                    f"{found}; it runs out in layer {i} ([{model.cfg.layers[i].kind}], needs "
+                    f"{need} floats at offset {pos}, {found - pos} left)")
             for t in tensors:
                 chunk = torch.from_numpy(floats[pos: pos + t.numel()].copy()).view_as(t)
                 t.copy_(chunk.to(device=t.device, dtype=t.dtype))

@@ -1,9 +1,13 @@
-"""PyTorch modules for Darknet layers.
+"""PyTorch modules for Darknet's YOLOv3/v4 layers: convolutional, route, shortcut,
+maxpool and upsample (``[sam]`` and ``[scale_channels]`` are in ``attention.py``, the
+heads in ``heads.py``, classifier layers in ``classify.py``, YOLOv2's reorg in
+``yolov2.py``).
 
 Every layer is called as ``layer(x, outputs)``: ``x`` is the previous layer's
 output and ``outputs`` the list of earlier layer outputs (by Darknet layer
-index) that later layers refer to.  Layers holding ``.weights`` data list their
-tensors in file order in ``darknet_tensors()``.
+index) that later layers refer to.  Each class is one registered kind
+(``registry.py``): ``build`` from its section, ``forward``, ``darknet_tensors()`` (its
+``.weights`` blocks in file order), ``bflops`` and ``describe`` for the load table.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..ops.boxes import yolo_boxes
 from .activations import activation as make_activation
+from .registry import MAX_ELEMENTS, BuildContext, Shape, register
 
 # --------------------------------------------------------------------------- layers
 
@@ -23,12 +27,34 @@ from .activations import activation as make_activation
 class DarknetLayer(nn.Module):
     """Base class: a layer with no ``.weights`` data and no reference to earlier outputs."""
 
+    kind = ""  # the section kind (set by ``register``)
     #: Darknet indices of earlier layers this layer reads (resolved at build time).
     sources: tuple[int, ...] = ()
+
+    @classmethod
+    def build(cls, section, ctx: BuildContext) -> tuple[nn.Module, Shape]:
+        """The module of ``section`` and its output shape (``ctx``: shapes so far)."""
+        raise NotImplementedError
 
     def darknet_tensors(self) -> list[Tensor]:
         """Tensors stored for this layer in a ``.weights`` file, in file order."""
         return []
+
+    def loaded_tensors(self) -> list[Tensor]:
+        """The tensors loading reads (``dontloadscales`` leaves some out)."""
+        return self.darknet_tensors()
+
+    def bflops(self, out: Shape) -> float:
+        """Billions of operations for one image, as Darknet's load table counts them."""
+        return 0.0
+
+    def describe(self) -> str:
+        """The type column of Darknet's load table."""
+        return self.kind
+
+    def darknet_output(self, x: Tensor, y: Tensor) -> Tensor:
+        """(N, outputs) Darknet's ``l.output`` after this layer ran on ``x`` giving ``y``."""
+        return y.reshape(y.shape[0], -1)
 
 
 class DarknetBatchNorm2d(nn.BatchNorm2d):
@@ -53,20 +79,69 @@ class DarknetBatchNorm2d(nn.BatchNorm2d):
         return x * scale[None, :, None, None] + (self.bias - mean * scale)[None, :, None, None]
 
 
+@register("convolutional")
 class Convolutional(DarknetLayer):
     """``[convolutional]``: conv, then batch norm (eps 1e-5) or bias, then activation."""
 
+    @classmethod
+    def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
+        inp = ctx.previous
+        if inp.c % s.groups:
+            raise s.error(f"input channels {inp.c} are not divisible by groups={s.groups}",
+                          "groups")
+        h = (inp.h + 2 * s.padding - s.size) // s.stride_y + 1  # convolutional_out_height
+        w = (inp.w + 2 * s.padding - s.size) // s.stride_x + 1
+        if s.dilation > 1:  # im2col pads by pad * dilation; the size ignores dilation
+            span, pad = s.dilation * (s.size - 1) + 1, s.padding * s.dilation
+            if ((inp.h + 2 * pad - span) // s.stride_y + 1,
+                    (inp.w + 2 * pad - span) // s.stride_x + 1) != (h, w):
+                raise s.error(f"dilation={s.dilation} with padding={s.padding} reads past "
+                              "the padded input; darknet-py supports it where it does not",
+                              "dilation")
+        if h < 1 or w < 1:
+            raise s.error(f"input {inp.h}x{inp.w} is too small for size={s.size} "
+                          f"stride={s.stride_y},{s.stride_x} padding={s.padding}")
+        weights = inp.c // s.groups * s.filters * s.size * s.size
+        if weights > MAX_ELEMENTS:
+            raise s.error(f"{weights:,} weights in one layer (input channels {inp.c}, "
+                          f"filters={s.filters}, size={s.size}) is more than "
+                          f"{MAX_ELEMENTS:,}")
+        module = cls(inp.c, s.filters, s.size, (s.stride_y, s.stride_x), s.padding, s.groups,
+                     bool(s.batch_normalize), s.activation,
+                     dontloadscales=bool(s.dontloadscales), dilation=s.dilation)
+        if s.share_index is not None:
+            module.share(ctx, s)
+        return module, Shape(s.filters, h, w)
+
+    def share(self, ctx: BuildContext, s) -> None:
+        """Use the weights (and batch norm) of layer ``share_index`` (Darknet's
+        ``share_layer``: one set of weights, read from and written to the file once)."""
+        index = s.share_index if s.share_index >= 0 else s.index + s.share_index
+        other = ctx.modules[index] if 0 <= index < len(ctx.modules) else None
+        if not isinstance(other, Convolutional) or other.shared_with is not None:
+            raise s.error(f"share_index={s.share_index} is not an earlier, unshared "
+                          "[convolutional] layer", "share_index")
+        if (other.conv.weight.shape != self.conv.weight.shape
+                or (other.bn is None) != (self.bn is None)):
+            raise s.error(f"share_index={s.share_index}: layer {index}'s weights do not fit "
+                          "this layer", "share_index")
+        self.conv.weight = other.conv.weight
+        self.conv.bias = other.conv.bias
+        self.bn = other.bn
+        self.shared_with = index
+
     def __init__(self, in_channels: int, filters: int, size: int, stride: tuple[int, int],
                  padding: int, groups: int, batch_normalize: bool, activation: str,
-                 dontloadscales: bool = False):
+                 dontloadscales: bool = False, dilation: int = 1):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, filters, size, stride, padding, groups=groups,
-                              bias=not batch_normalize)
+        self.conv = nn.Conv2d(in_channels, filters, size, stride, padding * dilation,
+                              dilation=dilation, groups=groups, bias=not batch_normalize)
         # Darknet's rolling statistics: rolling = .99 * rolling + .01 * batch
         self.bn = (DarknetBatchNorm2d(filters, eps=1e-5, momentum=0.01) if batch_normalize
                    else None)
         self.act = make_activation(activation)
         self.dontloadscales = dontloadscales
+        self.shared_with: int | None = None  # share_index: the layer whose weights these are
         # Darknet's initialization (make_convolutional_layer): uniform(-1, 1) * sqrt(2 / fan_in),
         # zero biases, batch-norm scales 1 (nn.BatchNorm2d already starts there), rolling
         # statistics 0
@@ -85,14 +160,51 @@ class Convolutional(DarknetLayer):
         return self.act(x)
 
     def darknet_tensors(self) -> list[Tensor]:
+        if self.shared_with is not None:  # stored with the layer it shares
+            return []
         if self.bn is None:
             return [self.conv.bias, self.conv.weight]
         return [self.bn.bias, self.bn.weight, self.bn.running_mean, self.bn.running_var,
                 self.conv.weight]
 
+    def loaded_tensors(self) -> list[Tensor]:
+        tensors = self.darknet_tensors()
+        if self.dontloadscales and len(tensors) == 5:  # only biases and weights are read
+            return [tensors[0], tensors[4]]
+        return tensors
 
+    def bflops(self, out: Shape) -> float:
+        return 2.0 * self.conv.weight.numel() * out.h * out.w / 1e9
+
+    def describe(self) -> str:
+        c = self.conv
+        return (f"conv {c.out_channels:5d} {c.kernel_size[0]:3d} x{c.kernel_size[1]:2d}/"
+                f"{c.stride[0]:2d}")
+
+
+@register("route")
 class Route(DarknetLayer):
     """``[route]``: concatenate chunk ``group_id`` of ``groups`` of each source (route_layer.c)."""
+
+    @classmethod
+    def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
+        if not s.layers:
+            raise s.error("layers= is empty", "layers")
+        sources = [ctx.resolve(s, i, "layers") for i in s.layers]
+        shapes = [ctx.shapes[i] for i in sources]
+        first = shapes[0]
+        for i, sh in zip(sources[1:], shapes[1:]):
+            if (sh.h, sh.w) != (first.h, first.w):
+                raise s.error(f"layer {i} is {sh.h}x{sh.w} but layer {sources[0]} is "
+                              f"{first.h}x{first.w}; routed layers must have the same size",
+                              "layers")
+        for i, sh in zip(sources, shapes):
+            if sh.c % s.groups:
+                raise s.error(f"layer {i} has {sh.c} channels, not divisible by "
+                              f"groups={s.groups}", "groups")
+        channels = [sh.c for sh in shapes]
+        module = cls(sources, channels, s.groups, s.group_id)
+        return module, Shape(sum(channels) // s.groups, first.h, first.w)
 
     def __init__(self, sources: list[int], channels: list[int], groups: int = 1, group_id: int = 0):
         super().__init__()
@@ -112,6 +224,7 @@ class Route(DarknetLayer):
         return f"sources={list(self.sources)}, parts={list(self.parts)}"
 
 
+@register("shortcut")
 class Shortcut(DarknetLayer):
     """``[shortcut]``: ``act(w0*x + sum_i wi*out[from_i])`` (shortcut_multilayer_cpu).
 
@@ -138,6 +251,23 @@ class Shortcut(DarknetLayer):
             self.weight = nn.Parameter(torch.ones(n, channels))
         else:
             self.weight = None
+
+    @classmethod
+    def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
+        inp = ctx.previous
+        sources = [ctx.resolve(s, i, "from") for i in s.from_]
+        for i in sources:
+            sh = ctx.shapes[i]
+            if (sh.h, sh.w) != (inp.h, inp.w):
+                raise s.error(f"layer {i} is {sh.h}x{sh.w} but the previous layer is "
+                              f"{inp.h}x{inp.w}; shortcut inputs must have the same size",
+                              "from")
+        module = cls(sources, inp.c, [ctx.shapes[i].c for i in sources], s.activation,
+                     s.weights_type, s.weights_normalization)
+        return module, inp
+
+    def bflops(self, out: Shape) -> float:
+        return out.size * len(self.sources) / 1e9 * (2 if self.weight is not None else 1)
 
     def _weights(self) -> Tensor:
         w = self.weight
@@ -172,11 +302,24 @@ class Shortcut(DarknetLayer):
         return [] if self.weight is None else [self.weight]
 
 
+@register("maxpool")
 class MaxPool(DarknetLayer):
     """``[maxpool]``: Darknet pads ``padding//2`` before and the rest after (forward_maxpool_layer).
 
     Output size is ``(h + padding - size) // stride + 1``; padded cells never win.
     """
+
+    @classmethod
+    def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
+        inp = ctx.previous
+        h = (inp.h + s.padding - s.size) // s.stride_y + 1
+        w = (inp.w + s.padding - s.size) // s.stride_x + 1
+        if h < 1 or w < 1:
+            raise s.error(f"input {inp.h}x{inp.w} is too small for size={s.size}")
+        if s.padding // 2 >= s.size or s.padding - s.padding // 2 >= s.size:
+            raise s.error(f"padding={s.padding} leaves windows with no input for "
+                          f"size={s.size}", "padding")
+        return cls(s.size, (s.stride_y, s.stride_x), s.padding), Shape(inp.c, h, w)
 
     def __init__(self, size: int, stride: tuple[int, int], padding: int):
         super().__init__()
@@ -193,9 +336,21 @@ class MaxPool(DarknetLayer):
     def extra_repr(self) -> str:
         return f"size={self.size}, stride={self.stride}, pad={self.pad}"
 
+    def bflops(self, out: Shape) -> float:
+        return self.size * self.size * out.size / 1e9
 
+    def describe(self) -> str:
+        return f"max  {'':5s} {self.size:3d} x{self.size:2d}/{self.stride[0]:2d}"
+
+
+@register("upsample")
 class Upsample(DarknetLayer):
     """``[upsample]``: nearest-neighbour upsampling by ``stride``, times ``scale``."""
+
+    @classmethod
+    def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
+        inp = ctx.previous
+        return cls(s.stride, s.scale), Shape(inp.c, inp.h * s.stride, inp.w * s.stride)
 
     def __init__(self, stride: int, scale: float = 1.0):
         super().__init__()
@@ -208,90 +363,3 @@ class Upsample(DarknetLayer):
 
     def extra_repr(self) -> str:
         return f"stride={self.stride}, scale={self.scale}"
-
-
-class Sam(DarknetLayer):
-    """``[sam]``: spatial attention, ``act(x * out[from])`` element by element (sam_layer.c)."""
-
-    def __init__(self, source: int, activation: str = "linear"):
-        super().__init__()
-        self.sources = (source,)
-        self.act = make_activation(activation)
-
-    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
-        other = outputs[self.sources[0]]
-        assert other is not None
-        return self.act(x * other)
-
-
-class Yolo(DarknetLayer):
-    """``[yolo]``: a detection head.
-
-    In training mode it returns its input (the raw map the loss reads).  In eval
-    mode it returns ``(N, A*H*W, 5+C)`` in Darknet's memory order (anchor, row,
-    column): cx, cy, w, h in network-input pixels, objectness and per-class
-    probability, decoded as ``forward_yolo_layer`` + ``get_yolo_box``:
-    ``new_coords=0`` applies the logistic to x, y, obj and classes and uses
-    ``exp(t) * anchor`` for the size; ``new_coords=1`` takes the conv's logistic
-    output as is and uses ``(2t)^2 * anchor``.  Both scale x, y by
-    ``scale_x_y`` around the cell centre.
-    """
-
-    def __init__(self, anchors: list[tuple[float, float]], classes: int,
-                 net_size: tuple[int, int], scale_x_y: float = 1.0, new_coords: bool = False,
-                 grid: tuple[int, int] | None = None):
-        super().__init__()
-        self.num_anchors = len(anchors)
-        self.classes = classes
-        self.net_size = net_size  # (width, height) of the network input it was built for
-        self.grid = grid  # (width, height) of its input at that size; None: not known
-        self.scale_x_y = scale_x_y
-        self.new_coords = bool(new_coords)
-        self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32),
-                             persistent=False)
-
-    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
-        if self.training:
-            return x
-        return self.decode(x)
-
-    def activate(self, x: Tensor) -> Tensor:
-        """Darknet's ``l.output`` of this layer, shaped (N, A, 5+C, H, W)."""
-        n, _, h, w = x.shape
-        p = x.reshape(n, self.num_anchors, 5 + self.classes, h, w)
-        if not self.new_coords:
-            p = torch.cat([torch.sigmoid(p[:, :, 0:2]), p[:, :, 2:4],
-                           torch.sigmoid(p[:, :, 4:])], 2)
-        if self.scale_x_y != 1.0:
-            s = self.scale_x_y
-            p = torch.cat([p[:, :, 0:2] * s - 0.5 * (s - 1), p[:, :, 2:]], 2)
-        return p
-
-    def input_size(self, h: int, w: int) -> tuple[float, float]:
-        """(width, height) of the network input that gives an ``h`` x ``w`` grid here: the
-        built size scaled by the grid, as ``resize_network`` sets ``net.w``, ``net.h``."""
-        net_w, net_h = self.net_size
-        if self.grid is None or (w, h) == self.grid:
-            return net_w, net_h
-        return net_w * w / self.grid[0], net_h * h / self.grid[1]
-
-    def boxes(self, p: Tensor) -> Tensor:
-        """(N, A, H, W, 4) boxes relative to the network input of activated output ``p``
-        (the input the grid came from, whatever size the model was built for)."""
-        net_w, net_h = self.input_size(p.shape[3], p.shape[4])
-        return yolo_boxes(p, self.anchors, net_w, net_h, self.new_coords)
-
-    def decode(self, x: Tensor) -> Tensor:
-        n, _, h, w = x.shape
-        p = self.activate(x)
-        net_w, net_h = self.input_size(h, w)
-        b = self.boxes(p)
-        boxes = torch.stack([b[..., 0] * net_w, b[..., 1] * net_h, b[..., 2] * net_w,
-                             b[..., 3] * net_h], -1)  # N, A, H, W, 4 in input pixels
-        out = torch.cat([boxes, p[:, :, 4:].permute(0, 1, 3, 4, 2)], -1)  # N, A, H, W, 5+C
-        return out.reshape(n, self.num_anchors * h * w, 5 + self.classes)
-
-    def extra_repr(self) -> str:
-        return (f"anchors={self.anchors.tolist()}, classes={self.classes}, "
-                f"net_size={self.net_size}, scale_x_y={self.scale_x_y}, "
-                f"new_coords={int(self.new_coords)}")

@@ -10,9 +10,10 @@ import torch
 from torch import Tensor, nn
 
 from ..cfg import Cfg, NetSection, YoloSection, parse_cfg, read_cfg
+from ..errors import CfgError
 from ..io.weights import LoadReport, WeightsHeader, load_weights, save_weights
 from .builder import Shape, build_layers
-from .layers import Yolo
+from .heads import Yolo
 
 if TYPE_CHECKING:
     from ..train.loss import DarknetLoss, HeadStats
@@ -37,6 +38,7 @@ class LayerPlan:
     keep: tuple[bool, ...]
     release: tuple[tuple[int, ...], ...]
     yolo: tuple[bool, ...]
+    output: int = -1  # without [yolo] heads: the layer whose output ``run`` returns
 
     @classmethod
     def of(cls, modules: list[nn.Module]) -> LayerPlan:
@@ -47,20 +49,26 @@ class LayerPlan:
         release: list[list[int]] = [[] for _ in modules]
         for i, k in last_use.items():
             release[k].append(i)
+        # get_network_output: the last layer that is not a [cost]
+        output = max((k for k, m in enumerate(modules) if getattr(m, "kind", "") != "cost"),
+                     default=-1)
         return cls(tuple(i in last_use for i in range(len(modules))),
                    tuple(tuple(r) for r in release),
-                   tuple(isinstance(m, Yolo) for m in modules))
+                   tuple(isinstance(m, Yolo) for m in modules), output)
 
     def run(self, layers: nn.ModuleList, x: Tensor) -> list[Tensor]:
-        """The outputs of the ``[yolo]`` layers for input ``x``, in cfg order."""
+        """The outputs of the ``[yolo]`` layers for input ``x``, in cfg order; for a cfg
+        without them, the network's output (``output``) alone."""
         outputs: list[Tensor | None] = []
         heads: list[Tensor] = []
-        for layer, keep, release, is_yolo in zip(layers, self.keep, self.release, self.yolo):
+        headless = not any(self.yolo)
+        for k, (layer, keep, release, is_yolo) in enumerate(zip(layers, self.keep,
+                                                                self.release, self.yolo)):
             x = layer(x, outputs)
             outputs.append(x if keep else None)
             for i in release:
                 outputs[i] = None
-            if is_yolo:
+            if is_yolo or (headless and k == self.output):
                 heads.append(x)
         return heads
 
@@ -81,7 +89,15 @@ class CfgDescribed:
 
     @property
     def num_classes(self) -> int:
-        return self.yolo_sections[0].classes
+        """Classes of the detection heads (a classifier's: its output values)."""
+        if self.yolo_sections:
+            return self.yolo_sections[0].classes
+        return self.require_head("count classes")
+
+    def require_head(self, purpose: str):
+        """Raise the one-line ``CfgError`` of a cfg without a ``[yolo]`` head."""
+        raise CfgError(f"the cfg has no [yolo] layer; darknet-py needs one to {purpose} "
+                       "(model(x) gives the network's output)", self.cfg.path)
 
 
 class LayersDescribed(CfgDescribed):
@@ -180,6 +196,8 @@ class Darknet(LayersDescribed, nn.Module):
         """Darknet's ``[yolo]`` loss for this model's heads (``darknet_py.train.loss``)."""
         from ..train.loss import DarknetLoss
 
+        if not self.yolo_indices:
+            self.require_head("train")
         return DarknetLoss([self.layers[i] for i in self.yolo_indices], self.yolo_sections,
                            self.yolo_indices)
 
@@ -203,6 +221,19 @@ class Darknet(LayersDescribed, nn.Module):
         if targets is None:
             return heads
         return self.loss(heads, targets, (x.shape[3], x.shape[2]))[0]
+
+    def layer_outputs(self, x: Tensor) -> list[Tensor]:
+        """For every cfg layer, Darknet's ``l.output`` for input ``x``: (N, outputs) in
+        Darknet's memory order (heads: what ``forward_*_layer`` leaves there at inference).
+        Every output is kept, so this is for parity checks, not for speed."""
+        outputs: list[Tensor | None] = []
+        result = []
+        for layer in self.layers:
+            y = layer(x, outputs)
+            result.append(layer.darknet_output(x, y))
+            outputs.append(y)
+            x = y
+        return result
 
     def heads(self, x: Tensor) -> list[Tensor]:
         """The outputs of the ``[yolo]`` layers, in cfg order; earlier outputs are kept only

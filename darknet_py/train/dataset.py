@@ -57,6 +57,8 @@ class Augment:
 
     @classmethod
     def from_model(cls, model) -> Augment:
+        if not model.yolo_sections:
+            model.require_head("train")
         return cls.from_sections(model.net, model.yolo_sections[-1])
 
     @classmethod

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from ..cfg import YoloSection
-from ..nn.layers import Yolo
+from ..nn.heads import Yolo
 from .assign import Truths, ship
 from .stats import HeadStats
 from .yolo_deltas import YoloDeltas

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from ..cfg import FLT_MAX, YoloSection
-from ..nn.layers import Yolo
+from ..nn.heads import Yolo
 from ..ops.boxes import box_iou, yolo_boxes
 from .assign import (Assignments, DeviceJobs, DeviceTruths, Truths, assign, cell_ranks,
                      ship_jobs)

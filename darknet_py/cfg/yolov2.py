@@ -1,0 +1,84 @@
+"""YOLOv2's sections: ``[region]`` (its head), ``[reorg]`` (Darknet's ``reorg_old``, as
+the YOLOv2 cfgs use it) and ``[reorg3d]`` (the space-to-depth reorg), with Darknet's
+defaults (``parse_region``, ``parse_reorg_old``, ``parse_reorg``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .base import LayerSection, register_section, unimplemented
+
+
+@register_section
+@dataclass
+class ReorgSection(LayerSection):
+    """``[reorg]``: Darknet's ``reorg_old`` with ``stride``."""
+
+    kind: ClassVar[str] = "reorg"
+    STRUCTURAL: ClassVar[tuple[str, ...]] = ("stride", "reverse")
+
+    stride: int = 1
+    reverse: int = 0
+
+    def finalize(self) -> None:
+        self.check_range("stride", 1, 64)
+        if self.reverse:
+            raise self.error("reverse=1 is not supported by darknet-py", "reverse")
+
+
+@register_section
+@dataclass
+class Reorg3dSection(ReorgSection):
+    """``[reorg3d]``: space to depth by ``stride`` (``reorg_layer.c``)."""
+
+    kind: ClassVar[str] = "reorg3d"
+
+
+@register_section
+@dataclass
+class RegionSection(LayerSection):
+    """``[region]``: YOLOv2's detection head (``region_layer.c``)."""
+
+    kind: ClassVar[str] = "region"
+    STRUCTURAL: ClassVar[tuple[str, ...]] = ("classes", "num", "coords", "anchors", "softmax")
+
+    coords: int = 4
+    classes: int = 20
+    num: int = 1
+    max: int = 200
+    anchors: list[float] | None = None
+    softmax: int = 0
+    log: int = field(default=0, metadata=unimplemented("training"))
+    sqrt: int = field(default=0, metadata=unimplemented("training"))
+    focal_loss: int = field(default=0, metadata=unimplemented("training"))
+    jitter: float = 0.2
+    resize: float = 1.0
+    rescore: int = field(default=0, metadata=unimplemented("training"))
+    thresh: float = field(default=0.5, metadata=unimplemented("training"))
+    classfix: int = field(default=0, metadata=unimplemented("training"))
+    absolute: int = field(default=0, metadata=unimplemented("training"))
+    random: float = 0.0
+    coord_scale: float = field(default=1.0, metadata=unimplemented("training"))
+    object_scale: float = field(default=1.0, metadata=unimplemented("training"))
+    noobject_scale: float = field(default=1.0, metadata=unimplemented("training"))
+    mask_scale: float = field(default=1.0, metadata=unimplemented("training"))
+    class_scale: float = field(default=1.0, metadata=unimplemented("training"))
+    bias_match: int = field(default=0, metadata=unimplemented("training"))
+    tree: str | None = None
+    map: str | None = None
+
+    def finalize(self) -> None:
+        if self.classes < 1:
+            raise self.error(f"classes={self.classes} must be at least 1", "classes")
+        if self.num < 1:
+            raise self.error(f"num={self.num} must be at least 1", "num")
+        if self.coords != 4:
+            raise self.error(f"coords={self.coords} is not supported by darknet-py (4 is)",
+                             "coords")
+        for key in ("tree", "map"):
+            if getattr(self, key):
+                raise self.error(f"{key}= (yolo9000's softmax tree) is not supported by "
+                                 "darknet-py", key)
+        listed = list(self.anchors or [])[: 2 * self.num]  # Darknet reads num * 2 values
+        self.anchors = listed + [0.5] * (2 * self.num - len(listed))  # make_region_layer's .5

@@ -1,0 +1,149 @@
+"""Detection heads: ``[yolo]`` (and the heads of other dialects as they come).
+
+A head's output is never read by another layer; in eval mode ``model(x)`` concatenates the
+decoded heads.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..ops.boxes import yolo_boxes
+from .layers import DarknetLayer
+from .registry import BuildContext, Shape, register
+
+
+@register("yolo", head=True)
+class Yolo(DarknetLayer):
+    """``[yolo]``: a detection head.
+
+    In training mode it returns its input (the raw map the loss reads).  In eval
+    mode it returns ``(N, A*H*W, 5+C)`` in Darknet's memory order (anchor, row,
+    column): cx, cy, w, h in network-input pixels, objectness and per-class
+    probability, decoded as ``forward_yolo_layer`` + ``get_yolo_box``:
+    ``new_coords=0`` applies the logistic to x, y, obj and classes and uses
+    ``exp(t) * anchor`` for the size; ``new_coords=1`` takes the conv's logistic
+    output as is and uses ``(2t)^2 * anchor``.  Both scale x, y by
+    ``scale_x_y`` around the cell centre.
+    """
+
+    def __init__(self, anchors: list[tuple[float, float]], classes: int,
+                 net_size: tuple[int, int], scale_x_y: float = 1.0, new_coords: bool = False,
+                 grid: tuple[int, int] | None = None):
+        super().__init__()
+        self.num_anchors = len(anchors)
+        self.classes = classes
+        self.net_size = net_size  # (width, height) of the network input it was built for
+        self.grid = grid  # (width, height) of its input at that size; None: not known
+        self.scale_x_y = scale_x_y
+        self.new_coords = bool(new_coords)
+        self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32),
+                             persistent=False)
+
+    @classmethod
+    def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
+        inp = ctx.previous
+        expected = len(s.mask) * (s.classes + 5)
+        if inp.c != expected:
+            raise s.error(f"the layer before has filters={inp.c}, but classes={s.classes} and "
+                          f"{len(s.mask)} masked anchors need filters=(classes+5)*"
+                          f"{len(s.mask)}={expected}", "classes")
+        module = cls(s.masked_anchors, s.classes, (ctx.net_w, ctx.net_h), s.scale_x_y,
+                     bool(s.new_coords), (inp.w, inp.h))
+        return module, inp
+
+    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
+        if self.training:
+            return x
+        return self.decode(x)
+
+    def darknet_output(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.activate(x).reshape(x.shape[0], -1)  # forward_yolo_layer's l.output
+
+    def activate(self, x: Tensor) -> Tensor:
+        """Darknet's ``l.output`` of this layer, shaped (N, A, 5+C, H, W)."""
+        n, _, h, w = x.shape
+        p = x.reshape(n, self.num_anchors, 5 + self.classes, h, w)
+        if not self.new_coords:
+            p = torch.cat([torch.sigmoid(p[:, :, 0:2]), p[:, :, 2:4],
+                           torch.sigmoid(p[:, :, 4:])], 2)
+        if self.scale_x_y != 1.0:
+            s = self.scale_x_y
+            p = torch.cat([p[:, :, 0:2] * s - 0.5 * (s - 1), p[:, :, 2:]], 2)
+        return p
+
+    def input_size(self, h: int, w: int) -> tuple[float, float]:
+        """(width, height) of the network input that gives an ``h`` x ``w`` grid here: the
+        built size scaled by the grid, as ``resize_network`` sets ``net.w``, ``net.h``."""
+        net_w, net_h = self.net_size
+        if self.grid is None or (w, h) == self.grid:
+            return net_w, net_h
+        return net_w * w / self.grid[0], net_h * h / self.grid[1]
+
+    def boxes(self, p: Tensor) -> Tensor:
+        """(N, A, H, W, 4) boxes relative to the network input of activated output ``p``
+        (the input the grid came from, whatever size the model was built for)."""
+        net_w, net_h = self.input_size(p.shape[3], p.shape[4])
+        return yolo_boxes(p, self.anchors, net_w, net_h, self.new_coords)
+
+    def decode(self, x: Tensor) -> Tensor:
+        n, _, h, w = x.shape
+        p = self.activate(x)
+        net_w, net_h = self.input_size(h, w)
+        b = self.boxes(p)
+        boxes = torch.stack([b[..., 0] * net_w, b[..., 1] * net_h, b[..., 2] * net_w,
+                             b[..., 3] * net_h], -1)  # N, A, H, W, 4 in input pixels
+        out = torch.cat([boxes, p[:, :, 4:].permute(0, 1, 3, 4, 2)], -1)  # N, A, H, W, 5+C
+        return out.reshape(n, self.num_anchors * h * w, 5 + self.classes)
+
+    def extra_repr(self) -> str:
+        return (f"anchors={self.anchors.tolist()}, classes={self.classes}, "
+                f"net_size={self.net_size}, scale_x_y={self.scale_x_y}, "
+                f"new_coords={int(self.new_coords)}")
+
+
+@register("region", head=True)
+class Region(DarknetLayer):
+    """``[region]``: YOLOv2's head.  Its ``l.output`` (forward_region_layer, CPU build)
+    is the input transposed to cell-major order, (cells, anchors, 5 + C), with the
+    logistic on the objectness and, with ``softmax=1``, the softmax over the classes;
+    x, y, w, h stay raw (``get_region_box`` activates them).  ``model(x)`` returns that
+    (N, cells * anchors, 5 + C) as it is: detections from ``[region]`` heads
+    (``get_region_detections``) are not implemented yet."""
+
+    @classmethod
+    def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
+        inp = ctx.previous
+        expected = s.num * (s.coords + s.classes + 1)
+        if inp.c != expected:
+            raise s.error(f"the layer before has filters={inp.c}, but num={s.num} and "
+                          f"classes={s.classes} need filters=num*(classes+5)={expected}",
+                          "classes")
+        anchors = [(s.anchors[2 * k], s.anchors[2 * k + 1]) for k in range(s.num)]
+        return cls(anchors, s.classes, bool(s.softmax)), inp
+
+    def __init__(self, anchors: list[tuple[float, float]], classes: int, softmax: bool):
+        super().__init__()
+        self.num_anchors, self.classes, self.softmax = len(anchors), classes, softmax
+        self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32),
+                             persistent=False)
+
+    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
+        if self.training:
+            return x
+        return self.activate(x)
+
+    def activate(self, x: Tensor) -> Tensor:
+        """(N, H*W*A, 5+C): Darknet's ``l.output`` at inference, in its memory order."""
+        n, c, h, w = x.shape
+        p = x.reshape(n, c, h * w).transpose(1, 2).reshape(n, h * w * self.num_anchors, -1)
+        parts = [p[..., :4], torch.sigmoid(p[..., 4:5])]
+        parts.append(torch.softmax(p[..., 5:], -1) if self.softmax else p[..., 5:])
+        return torch.cat(parts, -1)
+
+    def darknet_output(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.activate(x).reshape(x.shape[0], -1)
+
+    def extra_repr(self) -> str:
+        return f"anchors={self.anchors.tolist()}, classes={self.classes}"

@@ -1,0 +1,82 @@
+"""Cfgs of Darknet's own cfg/ folder against Darknet C, layer by layer.
+
+``../shared/reference/zoo/<cfg>.npz`` holds Darknet C's ``l.output`` of every layer (at
+512 sampled positions, and whole for heads and the last layer) for the edited cfg, its
+input and its random weights (``gen_weights.py`` seed 11, or the stored file).  Each
+layer of ``model.layer_outputs`` must be within 1e-4 of max(1, max|Darknet|).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from darknet_py import Darknet
+from darknet_py.cfg import parse_cfg
+
+from .conftest import REFERENCE, requires_shared
+
+ZOO = REFERENCE / "zoo"
+CASES = sorted(p.stem for p in ZOO.glob("*.npz"))
+#: layer kinds of the zoo that darknet-py does not build yet, and why the cfg is skipped
+NOT_YET = {"Gaussian_yolov3_BDD": "[Gaussian_yolo]", "t1.test": "[detection]",
+           "yolov3-tiny_occlusion_track": "[crnn]"}
+TOLERANCE = 1e-4
+
+pytestmark = requires_shared
+
+
+def _model(name: str, tmp_path) -> tuple[Darknet, dict, np.lib.npyio.NpzFile]:
+    ref = np.load(ZOO / f"{name}.npz")
+    meta = json.loads(str(ref["meta"]))
+    cfg_path = tmp_path / f"{name}.cfg"
+    cfg_path.write_text(meta["cfg_text"])
+    weights = tmp_path / f"{name}.weights"
+    if "weights_bytes" in ref.files:
+        weights.write_bytes(ref["weights_bytes"].tobytes())
+    else:
+        seed = meta["weights_source"].split()[-1]
+        subprocess.run([sys.executable, str(REFERENCE / "gen_weights.py"), str(cfg_path),
+                        str(weights), "--seed", seed], check=True, capture_output=True)
+    model = Darknet(parse_cfg(meta["cfg_text"], str(cfg_path)))
+    report = model.load_weights(weights)
+    assert not report.partial
+    return model.eval(), meta, ref
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_every_layer_equals_darknet(name, tmp_path):
+    if name in NOT_YET:
+        pytest.skip(f"{NOT_YET[name]} is not implemented yet")
+    model, meta, ref = _model(name, tmp_path)
+    with torch.no_grad():
+        outs = model.layer_outputs(torch.from_numpy(ref["input"]))
+    assert len(outs) == len(meta["layers"])
+    for layer, out in zip(meta["layers"], outs):
+        i = layer["i"]
+        ours = out[0].numpy()
+        assert ours.size == layer["outputs"], f"layer {i} ({layer['type']}): size"
+        scale = max(1.0, layer["absmax"])
+        if f"o_{i}" in ref.files:
+            err = np.abs(ours - ref[f"o_{i}"].reshape(-1)).max()
+        else:
+            err = np.abs(ours[ref[f"si_{i}"]] - ref[f"s_{i}"]).max()
+        assert err / scale <= TOLERANCE, f"layer {i} ({layer['type']}): {err:.3g}"
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n not in NOT_YET])
+def test_load_table_total_is_darknets(name, tmp_path):
+    """``cfg show``'s Total BFLOPS equals the one in Darknet's load log."""
+    from darknet_py.nn.cost import layer_bflops
+
+    ref = np.load(ZOO / f"{name}.npz")
+    meta = json.loads(str(ref["meta"]))
+    model = Darknet(parse_cfg(meta["cfg_text"]))
+    total = float(meta["darknet_load_log"].split("Total BFLOPS")[1].split()[0])
+    assert sum(layer_bflops(list(model.layers), model.shapes)) == pytest.approx(total,
+                                                                                abs=1e-3)
