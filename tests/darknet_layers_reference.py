@@ -1,0 +1,157 @@
+"""Literal, loop-by-loop ports of Darknet C's inference forwards of the classifier,
+YOLOv2 and attention layers (AlexeyAB ``src/*.c``), for randomized checks of the fast
+modules.  Plain Python over flat float32 lists in Darknet's memory order (one image);
+slow on purpose.  Never used by the package.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+F32 = np.float32
+
+
+def avgpool(x: list[float], c: int, h: int, w: int) -> list[float]:
+    """forward_avgpool_layer."""
+    out = []
+    for k in range(c):
+        total = F32(0)
+        for i in range(h * w):
+            total = F32(total + F32(x[i + h * w * k]))
+        out.append(float(total / F32(h * w)))
+    return out
+
+
+def softmax(x: list[float], n: int, temp: float) -> list[float]:
+    """blas.c softmax (stride 1)."""
+    largest = max(x[:n])
+    e = [math.exp(v / temp - largest / temp) for v in x[:n]]
+    total = sum(e)
+    return [v / total for v in e]
+
+
+def softmax_layer(x: list[float], groups: int, temp: float) -> list[float]:
+    """forward_softmax_layer without a tree: softmax_cpu over ``groups`` slices."""
+    size = len(x) // groups
+    out = []
+    for g in range(groups):
+        out += softmax(x[g * size:(g + 1) * size], size, temp)
+    return out
+
+
+def connected(x: list[float], weights: np.ndarray, biases: np.ndarray,
+              bn: tuple | None, act) -> list[float]:
+    """forward_connected_layer at inference: gemm(0, 1) with weights (outputs x inputs),
+    normalize_cpu with the rolling statistics, scale_bias, add biases, activation."""
+    out = []
+    for o in range(weights.shape[0]):
+        v = 0.0
+        for i in range(weights.shape[1]):
+            v += x[i] * float(weights[o, i])
+        if bn is not None:
+            scales, mean, var = bn
+            v = (v - float(mean[o])) / math.sqrt(float(var[o]) + .00001)
+            v *= float(scales[o])
+        out.append(act(v + float(biases[o])))
+    return out
+
+
+def crop(x: list[float], c: int, h: int, w: int, out_h: int, out_w: int,
+         noadjust: bool) -> list[float]:
+    """forward_crop_layer at inference (no flip, centred)."""
+    scale, trans = (1.0, 0.0) if noadjust else (2.0, -1.0)
+    dh, dw = (h - out_h) // 2, (w - out_w) // 2
+    out = []
+    for k in range(c):
+        for i in range(out_h):
+            for j in range(out_w):
+                out.append(x[(j + dw) + w * ((i + dh) + h * k)] * scale + trans)
+    return out
+
+
+def reorg_cpu(x: list[float], out_w: int, out_h: int, out_c: int, stride: int,
+              forward: int) -> list[float]:
+    """blas.c reorg_cpu for one image."""
+    out = [0.0] * len(x)
+    in_c = out_c // (stride * stride)
+    for k in range(out_c):
+        for j in range(out_h):
+            for i in range(out_w):
+                in_index = i + out_w * (j + out_h * k)
+                c2 = k % in_c
+                offset = k // in_c
+                w2 = i * stride + offset % stride
+                h2 = j * stride + offset // stride
+                out_index = w2 + out_w * stride * (h2 + out_h * stride * c2)
+                if forward:
+                    out[out_index] = x[in_index]
+                else:
+                    out[in_index] = x[out_index]
+    return out
+
+
+def reorg_old(x, c, h, w, stride):
+    """forward_reorg_old_layer (reverse 0): reorg_cpu given the input's own sizes."""
+    return reorg_cpu(x, w, h, c, stride, 0)
+
+
+def reorg3d(x, c, h, w, stride):
+    """forward_reorg_layer (reverse 0): reorg_cpu given the output's sizes."""
+    return reorg_cpu(x, w // stride, h // stride, c * stride * stride, stride, 0)
+
+
+def region(x: list[float], h: int, w: int, n: int, classes: int,
+           use_softmax: bool) -> list[float]:
+    """forward_region_layer at inference, CPU build: flatten (forward), logistic on the
+    objectness, softmax over the classes."""
+    size = 4 + classes + 1
+    layers, cells = size * n, w * h
+    out = [0.0] * len(x)
+    for c in range(layers):  # flatten(x, w*h, size*n, batch, 1)
+        for i in range(cells):
+            out[i * layers + c] = x[c * cells + i]
+    for i in range(cells * n):
+        index = size * i
+        out[index + 4] = 1 / (1 + math.exp(-out[index + 4]))
+        if use_softmax:
+            out[index + 5: index + 5 + classes] = softmax(out[index + 5:], classes, 1)
+    return out
+
+
+def scale_channels(x: list[float], source: list[float], c: int, h: int, w: int,
+                   scale_wh: bool) -> list[float]:
+    """forward_scale_channels_layer (linear activation); output shaped like ``source``."""
+    channel_size, batch_size = w * h, c * w * h
+    out = []
+    for i in range(c * h * w):
+        if scale_wh:
+            out.append(x[i % channel_size + (i // batch_size) * channel_size] * source[i])
+        else:
+            out.append(x[i // channel_size] * source[i])
+    return out
+
+
+def conv_dilated(x: np.ndarray, weights: np.ndarray, biases: np.ndarray, size: int,
+                 stride: int, pad: int, dilation: int) -> np.ndarray:
+    """forward_convolutional_layer without batch norm, linear: im2col with padding
+    ``pad * dilation`` and ``dilation``, output size ``(h + 2 pad - size) / stride + 1``."""
+    c, h, w = x.shape
+    out_h = (h + 2 * pad - size) // stride + 1
+    out_w = (w + 2 * pad - size) // stride + 1
+    p = pad * dilation
+    out = np.zeros((weights.shape[0], out_h, out_w), np.float64)
+    for f in range(weights.shape[0]):
+        for oy in range(out_h):
+            for ox in range(out_w):
+                v = float(biases[f])
+                for k in range(c):
+                    for ky in range(size):
+                        for kx in range(size):
+                            iy = oy * stride + ky * dilation - p
+                            ix = ox * stride + kx * dilation - p
+                            if 0 <= iy < h and 0 <= ix < w:
+                                v += float(weights[f, k, ky, kx]) * float(x[k, iy, ix])
+                out[f, oy, ox] = v
+    return out

@@ -1,0 +1,151 @@
+"""The classifier, YOLOv2 and attention layers against literal ports of Darknet's
+forwards (``darknet_layers_reference.py``), on randomized sizes and options."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from darknet_py import Darknet
+
+from . import darknet_layers_reference as ref
+
+RNG_CASES = range(6)
+
+
+def _model(body: str, c: int, h: int, w: int) -> Darknet:
+    text = f"[net]\nwidth={w}\nheight={h}\nchannels={c}\n\n{body}"
+    return Darknet.from_text(text).eval()
+
+
+def _outputs(model: Darknet, x: np.ndarray) -> list[np.ndarray]:
+    with torch.no_grad():
+        outs = model.layer_outputs(torch.from_numpy(x[None]))
+    return [o[0].numpy() for o in outs]
+
+
+def _input(rng, c, h, w) -> np.ndarray:
+    return rng.normal(0, 2, (c, h, w)).astype(np.float32)
+
+
+@pytest.mark.parametrize("case", RNG_CASES)
+def test_avgpool_softmax_and_crop(case):
+    rng = np.random.default_rng(case)
+    c, h, w = (int(v) for v in rng.integers(2, 9, 3))
+    groups = int(rng.choice([g for g in (1, 2, 3, 4) if (c % g) == 0]))
+    temp = float(rng.uniform(0.3, 3))
+    ch, cw = int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1))
+    noadjust = int(rng.integers(2))
+    x = _input(rng, c, h, w)
+    model = _model(f"[crop]\ncrop_height={ch}\ncrop_width={cw}\nnoadjust={noadjust}\n\n"
+                   f"[avgpool]\n\n[softmax]\ngroups={groups}\ntemperature={temp}\n\n[cost]\n",
+                   c, h, w)
+    cropped, pooled, soft, cost = _outputs(model, x)
+    expect = ref.crop(x.ravel().tolist(), c, h, w, ch, cw, bool(noadjust))
+    np.testing.assert_allclose(cropped, expect, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(pooled, ref.avgpool(expect, c, ch, cw), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(soft, ref.softmax_layer(pooled.tolist(), groups, temp),
+                               rtol=1e-5, atol=1e-7)
+    assert not cost.any()  # [cost] leaves its l.output at zero
+    with torch.no_grad():  # model(x) is the last layer that is not [cost]
+        np.testing.assert_array_equal(model(torch.from_numpy(x[None]))[0].numpy().ravel(),
+                                      soft)
+
+
+@pytest.mark.parametrize("case", RNG_CASES)
+def test_connected_with_and_without_batch_norm(case):
+    rng = np.random.default_rng(10 + case)
+    c, h, w = (int(v) for v in rng.integers(1, 5, 3))
+    out, bn = int(rng.integers(1, 7)), case % 2
+    act = ["linear", "leaky", "logistic"][case % 3]
+    model = _model(f"[connected]\noutput={out}\nbatch_normalize={bn}\nactivation={act}\n",
+                   c, h, w)
+    layer = model.layers[0]
+    with torch.no_grad():
+        for t in layer.darknet_tensors():
+            t.copy_(torch.from_numpy(rng.uniform(0.5, 1.5, t.shape).astype(np.float32)))
+    x = _input(rng, c, h, w)
+    weights = layer.linear.weight.detach().numpy()
+    if bn:
+        biases = layer.bn.bias.detach().numpy()
+        stats = (layer.bn.weight.detach().numpy(), layer.bn.running_mean.numpy(),
+                 layer.bn.running_var.numpy())
+    else:
+        biases, stats = layer.linear.bias.detach().numpy(), None
+    funcs = {"linear": lambda v: v, "leaky": lambda v: v if v > 0 else 0.1 * v,
+             "logistic": lambda v: 1 / (1 + np.exp(-v))}
+    expect = ref.connected(x.ravel().tolist(), weights, biases, stats, funcs[act])
+    np.testing.assert_allclose(_outputs(model, x)[0], expect, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", RNG_CASES)
+def test_reorg_old_and_reorg3d(case):
+    rng = np.random.default_rng(20 + case)
+    s = int(rng.choice([2, 3]))
+    c = s * s * int(rng.integers(1, 4))
+    h, w = s * int(rng.integers(1, 4)), s * int(rng.integers(1, 4))
+    x = _input(rng, c, h, w)
+    old = _model(f"[reorg]\nstride={s}\n", c, h, w)
+    new = _model(f"[reorg3d]\nstride={s}\n", c, h, w)
+    flat = x.ravel().tolist()
+    np.testing.assert_array_equal(_outputs(old, x)[0], ref.reorg_old(flat, c, h, w, s))
+    np.testing.assert_array_equal(_outputs(new, x)[0], ref.reorg3d(flat, c, h, w, s))
+    assert old.shapes[0] == new.shapes[0] and old.shapes[0].c == c * s * s
+
+
+@pytest.mark.parametrize("case", RNG_CASES)
+def test_region_output(case):
+    rng = np.random.default_rng(30 + case)
+    n, classes = int(rng.integers(1, 4)), int(rng.integers(1, 5))
+    h, w = (int(v) for v in rng.integers(1, 5, 2))
+    sm = case % 2
+    c = n * (classes + 5)
+    x = _input(rng, c, h, w)
+    model = _model(f"[region]\nclasses={classes}\nnum={n}\nsoftmax={sm}\n"
+                   f"anchors={','.join(['1.5'] * 2 * n)}\n", c, h, w)
+    expect = ref.region(x.ravel().tolist(), h, w, n, classes, bool(sm))
+    np.testing.assert_allclose(_outputs(model, x)[0], expect, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", RNG_CASES)
+def test_scale_channels(case):
+    rng = np.random.default_rng(40 + case)
+    c, h, w = (int(v) for v in rng.integers(1, 6, 3))
+    wh = case % 2
+    x = _input(rng, c, h, w)
+    # layer 0 is the map; layer 1 makes the scale; layer 2 multiplies
+    scale = (f"[convolutional]\nfilters=1\nsize=1\nactivation=logistic\n" if wh else
+             "[avgpool]\n")
+    model = _model(f"[convolutional]\nfilters={c}\nsize=1\nactivation=linear\n\n{scale}\n"
+                   f"[scale_channels]\nfrom=-2\nscale_wh={wh}\n", c, h, w)
+    source, factors, out = _outputs(model, x)
+    expect = ref.scale_channels(factors.tolist(), source.tolist(), c, h, w, bool(wh))
+    np.testing.assert_allclose(out, expect, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", RNG_CASES)
+def test_dilated_and_shared_convolutions(case):
+    rng = np.random.default_rng(50 + case)
+    c, h, w = int(rng.integers(1, 4)), int(rng.integers(4, 9)), int(rng.integers(4, 9))
+    size, stride, dilation = int(rng.choice([3, 5])), int(rng.integers(1, 3)), int(
+        rng.integers(2, 4))
+    f = int(rng.integers(1, 4))
+    x = _input(rng, c, h, w)
+    body = (f"[convolutional]\nfilters={f}\nsize={size}\nstride={stride}\npad=1\n"
+            f"dilation={dilation}\nactivation=linear\n")
+    model = _model(body, c, h, w)
+    layer = model.layers[0]
+    expect = ref.conv_dilated(x, layer.conv.weight.detach().numpy(),
+                              layer.conv.bias.detach().numpy(), size, stride, size // 2,
+                              dilation)
+    out = _outputs(model, x)[0]
+    assert out.size == expect.size
+    np.testing.assert_allclose(out, expect.ravel(), rtol=1e-5, atol=1e-5)
+    shared = _model(f"[convolutional]\nfilters={c}\nsize=3\npad=1\nactivation=leaky\n\n"
+                    f"[convolutional]\nfilters={c}\nsize=3\npad=1\nactivation=leaky\n"
+                    f"share_index=-1\n", c, h, w)
+    a, b = shared.layers
+    assert a.conv.weight is b.conv.weight and b.darknet_tensors() == []
+    assert sum(t.numel() for m in shared.layers for t in m.darknet_tensors()) == \
+        c * 9 * c + c
