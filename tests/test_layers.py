@@ -120,11 +120,43 @@ def test_shortcut_with_fewer_and_more_channels_adds_leading_channels():
     ("gelu", lambda x: 0.5 * x * (1 + math.tanh(0.797885 * x + 0.035677 * x ** 3))),
     ("hard_mish", lambda x: x if x > 0 else (x * x / 2 + x if x > -2 else 0.0)),
     ("tanh", math.tanh),
+    ("revleaky", lambda x: x if x > 0 else 0.1 * x),
+    ("relie", lambda x: x if x > 0 else 0.01 * x),
+    ("ramp", lambda x: x * (x > 0) + 0.1 * x),
+    ("plse", lambda x: .01 * (x + 4) if x < -4 else (.01 * (x - 4) + 1 if x > 4
+                                                     else .125 * x + .5)),
+    ("hardtan", lambda x: -1.0 if x < -1 else (1.0 if x > 1 else x)),
+    ("lhtan", lambda x: .001 * x if x < 0 else (.001 * (x - 1) + 1 if x > 1 else x)),
+    ("loggy", lambda x: 2 / (1 + math.exp(-x)) - 1),
+    ("stair", lambda x: math.floor(x / 2) if math.floor(x) % 2 == 0
+     else (x - math.floor(x)) + math.floor(x / 2)),
 ])
 def test_activations_follow_darknet_formulas(name, formula):
     xs = [-25.0, -7.0, -2.5, -1.9, -0.3, 0.0, 0.4, 2.0, 5.5, 7.0, 30.0]
     out = activation(name)(torch.tensor(xs, dtype=torch.float64)).tolist()
     np.testing.assert_allclose(out, [formula(x) for x in xs], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["normalize_channels", "normalize_channels_softmax",
+                                  "normalize_channels_softmax_maxval"])
+def test_channel_normalizing_activations_follow_darknet_loops(name):
+    """activate_array_normalize_channels(_softmax), looped as in activations.c."""
+    x = torch.randn(2, 5, 3, 4, dtype=torch.float64) * 3
+    out = activation(name)(x).numpy()
+    v = x.numpy()
+    expect = np.zeros_like(v)
+    for b in range(2):
+        for i in range(3):
+            for j in range(4):
+                col = v[b, :, i, j]
+                if name == "normalize_channels":
+                    total = 0.0001 + sum(c for c in col if c > 0)
+                    expect[b, :, i, j] = [c / total if c > 0 else 0 for c in col]
+                else:
+                    top = max(col) if name.endswith("maxval") else 0.0
+                    total = 0.0001 + sum(math.exp(c - top) for c in col)
+                    expect[b, :, i, j] = [math.exp(c - top) / total for c in col]
+    np.testing.assert_allclose(out, expect, rtol=1e-9, atol=1e-12)
 
 
 def test_upsample_nearest_and_scale():

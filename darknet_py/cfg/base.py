@@ -26,7 +26,9 @@ FLT_MAX = 3.4028234663852886e38
 #: The one list of each kind of name; ``nn`` and ``ops`` implement exactly these.
 ACTIVATIONS = (
     "linear", "leaky", "relu", "relu6", "logistic", "mish", "swish", "elu", "selu",
-    "gelu", "hard_mish", "tanh",
+    "gelu", "hard_mish", "tanh", "revleaky", "relie", "ramp", "plse", "hardtan", "lhtan",
+    "loggy", "stair", "normalize_channels", "normalize_channels_softmax",
+    "normalize_channels_softmax_maxval",
 )
 NMS_KINDS = ("default", "greedynms", "diounms", "cornersnms")
 IOU_KINDS = ("iou", "giou", "diou", "ciou")

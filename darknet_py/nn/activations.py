@@ -37,6 +37,69 @@ class DarknetSELU(nn.Module):
         return torch.where(x >= 0, 1.0507 * x, 1.0507 * 1.6732 * torch.expm1(x))
 
 
+class Ramp(nn.Module):
+    """``x * (x > 0) + 0.1 * x`` (``ramp_activate``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * (x > 0) + 0.1 * x
+
+
+class Plse(nn.Module):
+    """Piecewise-linear logistic: slope 0.01 beyond +-4, ``0.125 x + 0.5`` between."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.where(x < -4, 0.01 * (x + 4),
+                           torch.where(x > 4, 0.01 * (x - 4) + 1, 0.125 * x + 0.5))
+
+
+class Lhtan(nn.Module):
+    """Leaky hard tanh on [0, 1]: slope 0.001 outside (``lhtan_activate``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.where(x < 0, 0.001 * x, torch.where(x > 1, 0.001 * (x - 1) + 1, x))
+
+
+class Loggy(nn.Module):
+    """``2 / (1 + exp(-x)) - 1`` (``loggy_activate``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return 2 / (1 + torch.exp(-x)) - 1
+
+
+class Stair(nn.Module):
+    """Darknet's stair (``stair_activate``): ``floor(x / 2)`` where ``floor(x)`` is even,
+    else ``x - floor(x) + floor(x / 2)``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = torch.floor(x)
+        half = torch.floor(x / 2)
+        return torch.where(torch.remainder(n, 2) == 0, half, x - n + half)
+
+
+class NormalizeChannels(nn.Module):
+    """Across the channels of each position: positive values over their sum (+ 1e-4),
+    the rest 0 (``activate_array_normalize_channels``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        positive = torch.where(x > 0, x, torch.zeros_like(x))
+        return positive / (positive.sum(1, keepdim=True) + 0.0001)
+
+
+class NormalizeChannelsSoftmax(nn.Module):
+    """Softmax across the channels of each position with Darknet's 1e-4 in the sum; the
+    exponent is shifted by the channels' maximum only for ``maxval``
+    (``activate_array_normalize_channels_softmax``)."""
+
+    def __init__(self, maxval: bool = False):
+        super().__init__()
+        self.maxval = maxval
+
+    def forward(self, x: Tensor) -> Tensor:
+        shift = x.amax(1, keepdim=True) if self.maxval else torch.zeros_like(x[:, :1])
+        e = torch.exp(x - shift)
+        return e / (e.sum(1, keepdim=True) + 0.0001)
+
+
 _FACTORIES: dict[str, Callable[[], nn.Module]] = {
     "linear": nn.Identity,
     "leaky": lambda: nn.LeakyReLU(0.1),
@@ -50,6 +113,17 @@ _FACTORIES: dict[str, Callable[[], nn.Module]] = {
     "gelu": DarknetGELU,
     "hard_mish": HardMish,
     "tanh": nn.Tanh,
+    "revleaky": lambda: nn.LeakyReLU(0.1),  # Darknet computes it as leaky
+    "relie": lambda: nn.LeakyReLU(0.01),
+    "ramp": Ramp,
+    "plse": Plse,
+    "hardtan": lambda: nn.Hardtanh(-1.0, 1.0),
+    "lhtan": Lhtan,
+    "loggy": Loggy,
+    "stair": Stair,
+    "normalize_channels": NormalizeChannels,
+    "normalize_channels_softmax": NormalizeChannelsSoftmax,
+    "normalize_channels_softmax_maxval": lambda: NormalizeChannelsSoftmax(maxval=True),
 }
 #: Darknet activation name -> module factory, for exactly the names ``cfg`` accepts (a name
 #: added there without a module here fails at import).
