@@ -24,11 +24,22 @@ from .conftest import REFERENCE, requires_shared
 ZOO = REFERENCE / "zoo"
 CASES = sorted(p.stem for p in ZOO.glob("*.npz"))
 #: layer kinds of the zoo that darknet-py does not build yet, and why the cfg is skipped
-NOT_YET = {"Gaussian_yolov3_BDD": "[Gaussian_yolo]", "t1.test": "[detection]",
-           "yolov3-tiny_occlusion_track": "[crnn]"}
+NOT_YET: dict[str, str] = {}
 TOLERANCE = 1e-4
 
 pytestmark = requires_shared
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    """name -> (model with the reference's weights, meta, reference), built once."""
+    folder, built = tmp_path_factory.mktemp("zoo"), {}
+
+    def get(name: str):
+        if name not in built:
+            built[name] = _model(name, folder)
+        return built[name]
+    return get
 
 
 def _model(name: str, tmp_path) -> tuple[Darknet, dict, np.lib.npyio.NpzFile]:
@@ -50,10 +61,10 @@ def _model(name: str, tmp_path) -> tuple[Darknet, dict, np.lib.npyio.NpzFile]:
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_every_layer_equals_darknet(name, tmp_path):
+def test_every_layer_equals_darknet(name, zoo):
     if name in NOT_YET:
         pytest.skip(f"{NOT_YET[name]} is not implemented yet")
-    model, meta, ref = _model(name, tmp_path)
+    model, meta, ref = zoo(name)
     with torch.no_grad():
         outs = model.layer_outputs(torch.from_numpy(ref["input"]))
     assert len(outs) == len(meta["layers"])
@@ -80,3 +91,22 @@ def test_load_table_total_is_darknets(name, tmp_path):
     total = float(meta["darknet_load_log"].split("Total BFLOPS")[1].split()[0])
     assert sum(layer_bflops(list(model.layers), model.shapes)) == pytest.approx(total,
                                                                                 abs=1e-3)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_yolo_candidates_equal_darknets(name, zoo):
+    """For the cfgs with [yolo] heads: ``get_network_boxes`` at 0.2 (relative, no
+    letterbox, before NMS) in Darknet's order: objectness, class probabilities, boxes."""
+    from darknet_py.infer import candidates, darknet_order
+
+    model, meta, ref = zoo(name)
+    if not model.yolo_indices:
+        pytest.skip("no [yolo] head (detection from other heads is not implemented yet)")
+    net = (model.width, model.height)
+    with torch.no_grad():
+        pred = model(torch.from_numpy(ref["input"]))[0][darknet_order(model.head_shapes)]
+    boxes, obj, probs = candidates(pred, meta["det_thresh"], net, net, letter_box=False)
+    assert len(obj) == meta["det_count"]
+    np.testing.assert_allclose(obj.numpy(), ref["det_objectness"], atol=1e-4)
+    np.testing.assert_allclose(probs.numpy(), ref["det_prob"], atol=1e-4)
+    np.testing.assert_allclose(boxes.numpy(), ref["det_bbox"], rtol=1e-3, atol=1e-4)

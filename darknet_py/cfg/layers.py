@@ -286,3 +286,23 @@ class YoloSection(LayerSection):
         """(w, h) in network-input pixels of the anchors this head predicts."""
         assert self.anchors is not None and self.mask is not None
         return [(self.anchors[2 * m], self.anchors[2 * m + 1]) for m in self.mask]
+
+
+@register_section
+@dataclass
+class GaussianYoloSection(YoloSection):
+    """``[Gaussian_yolo]``: Gaussian YOLOv3's head, a ``[yolo]`` that also predicts the
+    uncertainty of each box coordinate (``parse_gaussian_yolo``)."""
+
+    kind: ClassVar[str] = "Gaussian_yolo"
+    STRUCTURAL: ClassVar[tuple[str, ...]] = ("classes", "num", "mask", "anchors", "scale_x_y")
+
+    uc_normalizer: float = field(default=1.0, metadata=unimplemented("training"))
+    yolo_point: str = field(default="center", metadata=choices("center", "left_top",
+                                                                "right_bottom"))
+
+    def finalize(self) -> None:
+        super().finalize()
+        if self.yolo_point != "center":
+            raise self.error(f"yolo_point={self.yolo_point} is not supported by darknet-py",
+                             "yolo_point")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import classify, yolov2  # noqa: F401  (each registers its sections)
+from . import classify, recurrent, yolov2  # noqa: F401  (each registers its sections)
 from .base import (ACTIVATIONS, FLT_MAX, SECTION_TYPES, FieldInfo, LayerSection,  # noqa: F401
                    Option, Section)
 from .layers import (ConvolutionalSection, MaxpoolSection, RouteSection, SamSection,  # noqa: F401
@@ -25,7 +25,7 @@ class Cfg:
 
     @property
     def yolo_layers(self) -> list[YoloSection]:
-        return [s for s in self.layers if isinstance(s, YoloSection)]
+        return [s for s in self.layers if type(s) is YoloSection]
 
     def to_text(self) -> str:
         """Darknet cfg text of these sections (see ``darknet_py.cfg.write``)."""

@@ -1,6 +1,7 @@
 """YOLOv2's sections: ``[region]`` (its head), ``[reorg]`` (Darknet's ``reorg_old``, as
-the YOLOv2 cfgs use it) and ``[reorg3d]`` (the space-to-depth reorg), with Darknet's
-defaults (``parse_region``, ``parse_reorg_old``, ``parse_reorg``)."""
+the YOLOv2 cfgs use it) and ``[reorg3d]`` (the space-to-depth reorg), and YOLOv1's head
+``[detection]``, with Darknet's defaults (``parse_region``, ``parse_reorg_old``,
+``parse_reorg``, ``parse_detection``)."""
 
 from __future__ import annotations
 
@@ -82,3 +83,32 @@ class RegionSection(LayerSection):
                                  "darknet-py", key)
         listed = list(self.anchors or [])[: 2 * self.num]  # Darknet reads num * 2 values
         self.anchors = listed + [0.5] * (2 * self.num - len(listed))  # make_region_layer's .5
+
+
+@register_section
+@dataclass
+class DetectionSection(LayerSection):
+    """``[detection]``: YOLOv1's head (``parse_detection``): per cell of a ``side`` x
+    ``side`` grid, class probabilities, then ``num`` confidences, then ``num`` boxes."""
+
+    kind: ClassVar[str] = "detection"
+    STRUCTURAL: ClassVar[tuple[str, ...]] = ("classes", "coords", "num", "side", "softmax",
+                                           "sqrt")
+
+    coords: int = 1
+    classes: int = 1
+    rescore: int = field(default=0, metadata=unimplemented("training"))
+    num: int = 1
+    side: int = 7
+    softmax: int = 0
+    sqrt: int = 0
+    max: int = 200
+    coord_scale: float = field(default=1.0, metadata=unimplemented("training"))
+    forced: int = field(default=0, metadata=unimplemented("training"))
+    object_scale: float = field(default=1.0, metadata=unimplemented("training"))
+    noobject_scale: float = field(default=1.0, metadata=unimplemented("training"))
+    class_scale: float = field(default=1.0, metadata=unimplemented("training"))
+    jitter: float = 0.2
+    resize: float = 1.0
+    random: float = 0.0
+    reorg: int = field(default=0, metadata=unimplemented("the [detection] reorg"))

@@ -147,3 +147,83 @@ class Region(DarknetLayer):
 
     def extra_repr(self) -> str:
         return f"anchors={self.anchors.tolist()}, classes={self.classes}"
+
+
+@register("Gaussian_yolo", head=True)
+class GaussianYolo(DarknetLayer):
+    """``[Gaussian_yolo]``: Gaussian YOLOv3's head, per anchor 9 + C maps: x, y, w, h each
+    with its uncertainty (mu, sigma), then objectness and classes.  Its ``l.output``
+    (forward_gaussian_yolo_layer) has the logistic on every sigma, on x and y (scaled by
+    ``scale_x_y`` around the cell centre) and on objectness and classes; w and h stay raw.
+    ``model(x)`` returns that as (N, A*H*W, 9 + C) in Darknet's memory order: detection
+    with its uncertainty-scaled scores is not implemented yet."""
+
+    @classmethod
+    def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
+        inp = ctx.previous
+        expected = len(s.mask) * (s.classes + 9)
+        if inp.c != expected:
+            raise s.error(f"the layer before has filters={inp.c}, but classes={s.classes} and "
+                          f"{len(s.mask)} masked anchors need filters=(classes+9)*"
+                          f"{len(s.mask)}={expected}", "classes")
+        return cls(s.masked_anchors, s.classes, s.scale_x_y), inp
+
+    def __init__(self, anchors: list[tuple[float, float]], classes: int,
+                 scale_x_y: float = 1.0):
+        super().__init__()
+        self.num_anchors, self.classes, self.scale_x_y = len(anchors), classes, scale_x_y
+        self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32),
+                             persistent=False)
+
+    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
+        if self.training:
+            return x
+        n, _, h, w = x.shape
+        p = self.activate(x).permute(0, 1, 3, 4, 2)
+        return p.reshape(n, self.num_anchors * h * w, 9 + self.classes)
+
+    def activate(self, x: Tensor) -> Tensor:
+        """(N, A, 9+C, H, W): Darknet's ``l.output`` at inference."""
+        n, _, h, w = x.shape
+        p = x.reshape(n, self.num_anchors, 9 + self.classes, h, w)
+        s = self.scale_x_y
+        sig = torch.sigmoid(p)
+        xy = sig[:, :, [0, 2]] * s - 0.5 * (s - 1)
+        parts = [xy[:, :, :1], sig[:, :, 1:2], xy[:, :, 1:], sig[:, :, 3:4], p[:, :, 4:5],
+                 sig[:, :, 5:6], p[:, :, 6:7], sig[:, :, 7:]]
+        return torch.cat(parts, 2)
+
+    def darknet_output(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.activate(x).reshape(x.shape[0], -1)
+
+
+@register("detection", head=True)
+class Detection(DarknetLayer):
+    """``[detection]``: YOLOv1's head.  Its ``l.output`` (forward_detection_layer) is the
+    input, with ``softmax=1`` the softmax over each cell's classes; ``model(x)`` returns
+    it as (N, outputs): detections from ``[detection]`` heads are not implemented yet."""
+
+    @classmethod
+    def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
+        inp = ctx.previous
+        expected = s.side * s.side * ((1 + s.coords) * s.num + s.classes)
+        if inp.size != expected:
+            raise s.error(f"the layer before gives {inp.size} values, but side={s.side}, "
+                          f"num={s.num}, coords={s.coords} and classes={s.classes} need "
+                          f"side*side*((1+coords)*num+classes)={expected}", "classes")
+        return cls(s.side * s.side, s.classes, bool(s.softmax)), inp
+
+    def __init__(self, locations: int, classes: int, softmax: bool):
+        super().__init__()
+        self.locations, self.classes, self.softmax = locations, classes, softmax
+
+    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
+        return self.darknet_output(x, x)
+
+    def darknet_output(self, x: Tensor, y: Tensor) -> Tensor:
+        flat = x.reshape(x.shape[0], -1)
+        if not self.softmax:
+            return flat
+        k = self.locations * self.classes
+        probs = torch.softmax(flat[:, :k].reshape(-1, self.locations, self.classes), -1)
+        return torch.cat([probs.reshape(-1, k), flat[:, k:]], 1)
