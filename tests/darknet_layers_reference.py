@@ -155,3 +155,37 @@ def conv_dilated(x: np.ndarray, weights: np.ndarray, biases: np.ndarray, size: i
                                 v += float(weights[f, k, ky, kx]) * float(x[k, iy, ix])
                 out[f, oy, ox] = v
     return out
+
+
+def shortcut_multilayer(x: list[float], adds: list[list[float]], weights: list[float] | None,
+                        layer_step: int, normalization: str) -> list[float]:
+    """blas.c shortcut_multilayer_cpu for one image (linear activation): ``weights`` has
+    ``(n + 1) * layer_step`` values (1 per input, or one per input and channel)."""
+    src_outputs = len(x)
+    n = len(adds)
+    step = src_outputs // layer_step if weights else 0
+    out = []
+    for src_i in range(src_outputs):
+        total, max_val = 1.0, -math.inf
+        if weights and normalization != "none":
+            idx = [src_i // step + i * layer_step for i in range(n + 1)]
+            if normalization == "softmax":
+                max_val = max(weights[j] for j in idx)
+            total = 0.0001
+            for j in idx:
+                total += max(weights[j], 0) if normalization == "relu" else math.exp(
+                    weights[j] - max_val)
+
+        def weight(i):
+            v = weights[src_i // step + i * layer_step]
+            if normalization == "relu":
+                return max(v, 0) / total
+            if normalization == "softmax":
+                return math.exp(v - max_val) / total
+            return v
+        v = x[src_i] * weight(0) if weights else x[src_i]
+        for i, add in enumerate(adds):
+            if src_i < len(add):
+                v += add[src_i] * weight(i + 1) if weights else add[src_i]
+        out.append(v)
+    return out

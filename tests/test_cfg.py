@@ -63,7 +63,6 @@ def test_unknown_key_is_a_warning(caplog):
     ("filters=3\n" + NET, 1, "before the first [section]"),
     ("[convolutional]\n", 1, "must be [net]"),
     (NET + "[yolo]\nnum=3\nmask=0,5\nanchors=1,2,3,4,5,6\n", 7, "beyond the 3 anchors"),
-    (NET + "[yolo]\nanchors=1,2,3\n", 6, "odd number"),
     (NET + "[yolo]\nmask=1,,2\n", 6, "comma-separated"),
     (NET + "[route]\ngroups=2\ngroup_id=2\nlayers=-1\n", 7, "group_id=2"),
     (NET + "[yolo]\nscale_x_y=fast\n", 6, "expected a number"),
@@ -86,6 +85,19 @@ def test_every_stock_cfg_parses_without_unused_keys(path, caplog):
         cfg = read_cfg(path)
     assert "unused option" not in caplog.text and "repeated" not in caplog.text
     assert cfg.yolo_layers and all(isinstance(y, YoloSection) for y in cfg.yolo_layers)
+
+
+@pytest.mark.parametrize("anchors, num, expect", [
+    ("1,2,3", 1, [1.0, 2.0]),  # an odd count: only num*2 values are read
+    ("1,2,3", 2, [1.0, 2.0, 3.0, 0.5]),  # too few: the rest keep make_yolo_layer's .5
+    ("1,2", 3, [1.0, 2.0, 0.5, 0.5, 0.5, 0.5]),
+])
+def test_anchors_are_read_as_darknet_reads_them(anchors, num, expect, caplog):
+    text = f"{NET}[yolo]\nnum={num}\nmask=0\nanchors={anchors}\n"
+    with caplog.at_level(logging.WARNING):
+        cfg = parse_cfg(text, "a.cfg")
+    assert cfg.yolo_layers[0].anchors == expect
+    assert f"anchors has {len(anchors.split(','))} values for num={num}" in caplog.text
 
 
 @requires_shared
@@ -167,3 +179,15 @@ def test_stock_cfgs_use_only_what_we_implement(path, caplog):
 def test_zero_stride_x_is_an_error():
     with pytest.raises(CfgError, match="stride_x=0 must be at least 1"):
         parse_cfg(NET + "[convolutional]\nstride_x=0\n")
+
+
+@pytest.mark.parametrize("text, line, words", [
+    ("[net]\ninputs=256\nbatch=1\n\n[connected]\noutput=8\n", 2, "[net] inputs= without"),
+    ("[net]\nwidth=8\nheight=8\nchannels=1\n\n[rnn]\noutput=8\n", 6, "[rnn] makes this"),
+    ("[net]\ninputs=256\n\n[gru]\noutput=8\n", 4, "[gru] makes this a text model"),
+])
+def test_text_models_are_refused_in_one_line(text, line, words):
+    with pytest.raises(CfgError) as err:
+        parse_cfg(text, "char.cfg")
+    assert words in str(err.value) and f"char.cfg:{line}:" in str(err.value)
+    assert "\n" not in str(err.value)

@@ -149,3 +149,31 @@ def test_dilated_and_shared_convolutions(case):
     assert a.conv.weight is b.conv.weight and b.darknet_tensors() == []
     assert sum(t.numel() for m in shared.layers for t in m.darknet_tensors()) == \
         c * 9 * c + c
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_shortcut_of_other_sizes_adds_in_memory_order(case):
+    """Darknet's flat shortcut: sources of another size (resnet50's downsampling blocks)
+    add their first values in memory order, per-channel weights by output channel."""
+    rng = np.random.default_rng(60 + case)
+    c, h, w = int(rng.integers(1, 5)), 2 * int(rng.integers(1, 4)), 2 * int(rng.integers(1, 4))
+    kind = ["none", "per_feature", "per_channel"][case % 3]
+    norm = ["none", "relu", "softmax"][case % 3] if kind != "none" else "none"
+    big_c = int(rng.integers(1, 6))
+    body = (f"[convolutional]\nfilters={big_c}\nsize=1\nactivation=linear\n\n"
+            f"[convolutional]\nfilters={c}\nsize=3\nstride=2\npad=1\nactivation=linear\n\n"
+            f"[shortcut]\nfrom=-2\nactivation=linear\nweights_type={kind}\n"
+            f"weights_normalization={norm}\n")
+    model = _model(body, 2, h, w)
+    layer = model.layers[2]
+    if layer.weight is not None:
+        with torch.no_grad():
+            layer.weight.copy_(torch.from_numpy(rng.normal(0, 1, layer.weight.shape)
+                                                .astype(np.float32)))
+    x = _input(rng, 2, h, w)
+    big, small, out = _outputs(model, x)
+    weights = None if layer.weight is None else layer.weight.detach().numpy()
+    step = 1 if kind == "per_feature" else c
+    flat_w = None if weights is None else weights.reshape(-1).tolist()
+    expect = ref.shortcut_multilayer(small.tolist(), [big.tolist()], flat_w, step, norm)
+    np.testing.assert_allclose(out, expect, rtol=1e-5, atol=1e-6)

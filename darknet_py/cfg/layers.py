@@ -249,14 +249,16 @@ class YoloSection(LayerSection):
             raise self.error(f"classes={self.classes} must be at least 1", "classes")
         if self.anchors is None:
             self.anchors = self.DERIVED["anchors"](self)
-        if len(self.anchors) % 2:
-            raise self.error(f"anchors has an odd number of values ({len(self.anchors)}); "
-                             "expected width,height pairs", "anchors")
+        values = len(self.anchors)
+        if values % 2 or values < 2 * self.num:  # Darknet reads what there is, up to num*2
+            line = self.options["anchors"].line if "anchors" in self.options else self.line
+            kept = self.anchors[: 2 * self.num]
+            self.anchors = kept + [0.5] * (2 * self.num - len(kept))  # make_yolo_layer's .5
+            log.warning("%s:%d: [%s] anchors has %d values for num=%d; as Darknet, the first "
+                        "%d are read and the rest are 0.5", self.path, line, self.kind, values,
+                        self.num, len(kept))
         listed = len(self.anchors) // 2
-        if listed != self.num:
-            if listed < self.num:
-                raise self.error(f"num={self.num} but only {listed} anchors are listed",
-                                 "anchors")
+        if listed != self.num:  # more are listed: the masks may use them
             line = self.options["num"].line if "num" in self.options else self.line
             log.warning("%s:%d: [yolo] num=%d but %d anchors are listed; using the %d "
                         "anchors listed", self.path, line, self.num, listed, listed)

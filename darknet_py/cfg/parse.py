@@ -86,6 +86,21 @@ def _build_section(cls: type[Section], options: dict[str, Option], path: str, li
 
 # --------------------------------------------------------------------------- text
 
+TEXT_LAYERS = ("rnn", "gru", "lstm")  # Darknet's layers for text models
+
+
+def _refuse_text_model(raw: list[tuple[str, int, dict[str, Option]]], path: str) -> None:
+    """A one-line ``CfgError`` for Darknet's text models (char-rnn: ``[rnn]``, ``[gru]``,
+    ``[lstm]``, or a ``[net]`` of ``inputs=`` and no image size)."""
+    why = next(((f"[{n}]", ln) for n, ln, _ in raw if n in TEXT_LAYERS), None)
+    net = raw[0][2]
+    if why is None and "inputs" in net and "width" not in net:
+        why = ("[net] inputs= without width=", net["inputs"].line)
+    if why:
+        raise CfgError(f"{why[0]} makes this a text model (Darknet's char-rnn); darknet-py "
+                       "runs image models only", path, why[1])
+
+
 def parse_cfg(text: str, path: str | Path = "<string>") -> Cfg:
     """Parse cfg ``text``; ``path`` is only used in messages."""
     path = str(path)
@@ -115,6 +130,7 @@ def parse_cfg(text: str, path: str | Path = "<string>") -> Cfg:
         options[key] = Option(key, value, number)
     if not raw:
         raise CfgError("no sections found (empty cfg?)", path)
+    _refuse_text_model(raw, path)
     name, line, options = raw[0]
     if SECTION_TYPES.get(name) is not NetSection:
         raise CfgError(f"the first section must be [net], found [{name}]", path, line)

@@ -12,6 +12,7 @@ index) that later layers refer to.  Each class is one registered kind
 
 from __future__ import annotations
 
+import logging
 import math
 
 import torch
@@ -20,6 +21,8 @@ from torch import Tensor, nn
 
 from .activations import activation as make_activation
 from .registry import MAX_ELEMENTS, BuildContext, Shape, register
+
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- layers
 
@@ -229,7 +232,9 @@ class Shortcut(DarknetLayer):
     """``[shortcut]``: ``act(w0*x + sum_i wi*out[from_i])`` (shortcut_multilayer_cpu).
 
     With unequal channel counts only the common leading channels are added, as
-    Darknet does.  ``weights_type`` per_feature has one weight per input,
+    Darknet does; a source of another height or width adds its first values in memory
+    order to the first values of the output, as Darknet's flat loop does (rarely what a
+    cfg means: the build warns).  ``weights_type`` per_feature has one weight per input,
     per_channel one per input and channel; ``weights_normalization`` relu or
     softmax normalizes them across the inputs (with Darknet's 1e-4 epsilon).
     """
@@ -259,9 +264,11 @@ class Shortcut(DarknetLayer):
         for i in sources:
             sh = ctx.shapes[i]
             if (sh.h, sh.w) != (inp.h, inp.w):
-                raise s.error(f"layer {i} is {sh.h}x{sh.w} but the previous layer is "
-                              f"{inp.h}x{inp.w}; shortcut inputs must have the same size",
-                              "from")
+                line = s.options["from"].line if "from" in s.options else s.line
+                log.warning("%s:%d: [shortcut] layer %d is %dx%d but the previous layer is "
+                            "%dx%d: Darknet adds the first %d values in memory order, and so "
+                            "does darknet-py", s.path, line, i, sh.h, sh.w, inp.h, inp.w,
+                            min(sh.size, inp.size))
         module = cls(sources, inp.c, [ctx.shapes[i].c for i in sources], s.activation,
                      s.weights_type, s.weights_normalization)
         return module, inp
@@ -288,6 +295,9 @@ class Shortcut(DarknetLayer):
         out = x if w is None else x * w[0]
         for k, t in enumerate(inputs[1:], 1):
             assert t is not None
+            if t.shape[2:] != x.shape[2:]:
+                out = out + self._flat(t, x, None if w is None else w[k])
+                continue
             c = t.shape[1]
             if c > self.channels:
                 t = t[:, : self.channels]
@@ -297,6 +307,16 @@ class Shortcut(DarknetLayer):
                 t = F.pad(t, (0, 0, 0, 0, 0, self.channels - c))
             out = out + t
         return self.act(out)
+
+    def _flat(self, t: Tensor, x: Tensor, w: Tensor | None) -> Tensor:
+        """``t``'s first values in memory order on the output's first positions, each
+        times its output channel's weight (shortcut_multilayer_cpu's ``src_i``)."""
+        n = x[0].numel()
+        k = min(n, t[0].numel())
+        add = t.reshape(t.shape[0], -1)[:, :k]
+        if w is not None:
+            add = add * w.reshape(1, -1, 1, 1).expand(1, *x.shape[1:]).reshape(1, -1)[:, :k]
+        return F.pad(add, (0, n - k)).reshape(x.shape)
 
     def darknet_tensors(self) -> list[Tensor]:
         return [] if self.weight is None else [self.weight]
