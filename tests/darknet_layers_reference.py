@@ -189,3 +189,23 @@ def shortcut_multilayer(x: list[float], adds: list[list[float]], weights: list[f
                 v += add[src_i] * weight(i + 1) if weights else add[src_i]
         out.append(v)
     return out
+
+
+def local_avgpool(x: list[float], c: int, h: int, w: int, size: int, stride: int,
+                  pad: int) -> list[float]:
+    """forward_local_avgpool_layer (stride_x = stride_y)."""
+    out_h, out_w = (h + pad - size) // stride + 1, (w + pad - size) // stride + 1
+    offset = -(pad // 2)  # C's -l.pad / 2 for pad >= 0
+    out = []
+    for k in range(c):
+        for i in range(out_h):
+            for j in range(out_w):
+                total, count = 0.0, 0
+                for n in range(size):
+                    for m in range(size):
+                        cur_h, cur_w = offset + i * stride + n, offset + j * stride + m
+                        if 0 <= cur_h < h and 0 <= cur_w < w:
+                            count += 1
+                            total += x[cur_w + w * (cur_h + h * k)]
+                out.append(total / count)
+    return out

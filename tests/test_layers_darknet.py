@@ -177,3 +177,19 @@ def test_shortcut_of_other_sizes_adds_in_memory_order(case):
     flat_w = None if weights is None else weights.reshape(-1).tolist()
     expect = ref.shortcut_multilayer(small.tolist(), [big.tolist()], flat_w, step, norm)
     np.testing.assert_allclose(out, expect, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", RNG_CASES)
+def test_local_avgpool_and_contrastive(case):
+    rng = np.random.default_rng(70 + case)
+    c, h, w = int(rng.integers(1, 4)), int(rng.integers(2, 9)), int(rng.integers(2, 9))
+    size = int(rng.integers(1, 4))
+    stride = int(rng.integers(1, size + 1))
+    pad = int(rng.integers(0, size))
+    x = _input(rng, c, h, w)
+    model = _model(f"[local_avgpool]\nsize={size}\nstride={stride}\npadding={pad}\n\n"
+                   "[contrastive]\n", c, h, w)
+    pooled, contrastive = _outputs(model, x)
+    np.testing.assert_allclose(pooled, ref.local_avgpool(x.ravel().tolist(), c, h, w, size,
+                                                         stride, pad), rtol=1e-5, atol=1e-6)
+    assert contrastive.shape == pooled.shape and not contrastive.any()

@@ -1,13 +1,17 @@
 """The sections of Darknet's classifiers and backbones: ``[avgpool]``, ``[softmax]``,
-``[connected]``, ``[dropout]``, ``[crop]`` and ``[cost]``, with Darknet's defaults
-(``parse_avgpool`` ... ``parse_cost`` in ``parser.c``)."""
+``[connected]``, ``[dropout]``, ``[crop]`` and ``[cost]``, and the training-only
+``[contrastive]``, with Darknet's defaults (``parse_avgpool`` ... ``parse_contrastive`` in
+``parser.c``)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .base import ACTIVATIONS, LayerSection, choices, register_section, unimplemented
+from .base import ACTIVATIONS, FLT_MAX, LayerSection, choices, register_section, unimplemented
+
+log = logging.getLogger(__name__)
 
 
 @register_section
@@ -112,3 +116,24 @@ class CostSection(LayerSection):
                                                        "wgan"))
     scale: float = 1.0
     ratio: float = field(default=0.0, metadata=unimplemented("training"))
+
+
+@register_section
+@dataclass
+class ContrastiveSection(LayerSection):
+    """``[contrastive]``: Darknet's contrastive loss on embeddings (training only; at
+    inference its output stays zero)."""
+
+    kind: ClassVar[str] = "contrastive"
+
+    classes: int = 1000
+    yolo_layer: int = 0
+    temperature: float = field(default=1.0, metadata=unimplemented("training"))
+    cls_normalizer: float = field(default=1.0, metadata=unimplemented("training"))
+    max_delta: float = field(default=FLT_MAX, metadata=unimplemented("training"))
+    contrastive_neg_max: int = field(default=3, metadata=unimplemented("training"))
+
+    def finalize(self) -> None:
+        log.warning("%s:%d: [contrastive] is Darknet's training-only contrastive loss; "
+                    "darknet-py does not train it (at inference it outputs zeros, as Darknet)",
+                    self.path, self.line)

@@ -158,6 +158,16 @@ class MaxpoolSection(LayerSection):
 
 @register_section
 @dataclass
+class LocalAvgpoolSection(MaxpoolSection):
+    """``[local_avgpool]``: ``[maxpool]``'s windows, averaged over the cells inside the
+    input (``forward_local_avgpool_layer``)."""
+
+    kind: ClassVar[str] = "local_avgpool"
+    aliases: ClassVar[tuple[str, ...]] = ()
+
+
+@register_section
+@dataclass
 class UpsampleSection(LayerSection):
     """``[upsample]``: nearest-neighbour upsampling by ``stride``, times ``scale``."""
 
@@ -243,6 +253,8 @@ class YoloSection(LayerSection):
     dets_for_track: int = field(default=1, metadata=unimplemented("Darknet's tracker"))
     dets_for_show: int = field(default=1, metadata=unimplemented("Darknet's tracker"))
     track_ciou_norm: float = field(default=0.01, metadata=unimplemented("Darknet's tracker"))
+    embedding_layer: int | None = field(default=None,
+                                        metadata=unimplemented("Darknet's tracker"))
 
     def finalize(self) -> None:
         if self.classes < 1:

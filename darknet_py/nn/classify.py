@@ -162,3 +162,22 @@ class Cost(DarknetLayer):
 
     def darknet_output(self, x: Tensor, y: Tensor) -> Tensor:
         return torch.zeros_like(y).reshape(y.shape[0], -1)
+
+
+@register("contrastive")
+class Contrastive(DarknetLayer):
+    """``[contrastive]``: Darknet's training-only contrastive loss; at inference its
+    ``l.output`` stays zero (forward_contrastive_layer returns at once), and so is its
+    output here."""
+
+    @classmethod
+    def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
+        if s.yolo_layer:
+            target = s.index + s.yolo_layer if s.yolo_layer < 0 else s.yolo_layer
+            if not 0 <= target < s.index or ctx.kinds[target] != "yolo":
+                raise s.error(f"yolo_layer={s.yolo_layer} must point to an earlier [yolo] "
+                              "layer", "yolo_layer")
+        return cls(), ctx.previous
+
+    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
+        return torch.zeros_like(x)

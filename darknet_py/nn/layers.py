@@ -363,6 +363,26 @@ class MaxPool(DarknetLayer):
         return f"max  {'':5s} {self.size:3d} x{self.size:2d}/{self.stride[0]:2d}"
 
 
+@register("local_avgpool")
+class LocalAvgPool(MaxPool):
+    """``[local_avgpool]``: ``[maxpool]``'s windows and padding, each the mean of its cells
+    that lie inside the input (forward_local_avgpool_layer)."""
+
+    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
+        ones = torch.ones_like(x[:1, :1])
+        if any(self.pad):
+            x, ones = F.pad(x, self.pad), F.pad(ones, self.pad)
+        total = F.avg_pool2d(x, self.size, self.stride, divisor_override=1)
+        count = F.avg_pool2d(ones, self.size, self.stride, divisor_override=1)
+        return total / count
+
+    def bflops(self, out: Shape) -> float:
+        return self.size * self.size * out.size / 1e9  # make_maxpool_layer's count
+
+    def describe(self) -> str:
+        return f"avg  {'':5s} {self.size:3d} x{self.size:2d}/{self.stride[0]:2d}"
+
+
 @register("upsample")
 class Upsample(DarknetLayer):
     """``[upsample]``: nearest-neighbour upsampling by ``stride``, times ``scale``."""
