@@ -209,3 +209,36 @@ def local_avgpool(x: list[float], c: int, h: int, w: int, size: int, stride: int
                             total += x[cur_w + w * (cur_h + h * k)]
                 out.append(total / count)
     return out
+
+
+def conv_xnor(x: np.ndarray, weights: np.ndarray, size: int, stride: int,
+              pad: int) -> np.ndarray:
+    """forward_convolutional_layer with ``xnor`` (no align_bit_weights, linear, no bias):
+    binarize_cpu on the input, binarize_weights per filter (its own c*k*k weights, not the
+    layer's count that Darknet's CPU build passes), then im2col + gemm with zero padding."""
+    f, c = weights.shape[:2]
+    k = c * size * size
+    binary = np.zeros_like(weights)
+    for n in range(f):
+        flat = weights[n].reshape(-1)
+        mean = F32(0)
+        for i in range(k):
+            mean = F32(mean + F32(abs(flat[i])))
+        mean = mean / F32(k)
+        binary[n] = np.where(weights[n] > 0, mean, -mean)
+    signs = np.where(x > 0, 1.0, -1.0)
+    _, h, w = x.shape
+    out_h, out_w = (h + 2 * pad - size) // stride + 1, (w + 2 * pad - size) // stride + 1
+    out = np.zeros((f, out_h, out_w))
+    for n in range(f):
+        for oy in range(out_h):
+            for ox in range(out_w):
+                v = 0.0
+                for ch in range(c):
+                    for ky in range(size):
+                        for kx in range(size):
+                            iy, ix = oy * stride + ky - pad, ox * stride + kx - pad
+                            if 0 <= iy < h and 0 <= ix < w:
+                                v += float(binary[n, ch, ky, kx]) * signs[ch, iy, ix]
+                out[n, oy, ox] = v
+    return out

@@ -193,3 +193,96 @@ def test_local_avgpool_and_contrastive(case):
     np.testing.assert_allclose(pooled, ref.local_avgpool(x.ravel().tolist(), c, h, w, size,
                                                          stride, pad), rtol=1e-5, atol=1e-6)
     assert contrastive.shape == pooled.shape and not contrastive.any()
+
+
+@pytest.mark.parametrize("case", RNG_CASES)
+def test_xnor_convolution(case):
+    """Against a literal port only: Darknet's CPU build crashes on the xnor cfgs (it reads
+    past the weights in binarize_weights; the port takes each filter's own weights)."""
+    rng = np.random.default_rng(80 + case)
+    c, h, w = int(rng.integers(1, 4)), int(rng.integers(3, 8)), int(rng.integers(3, 8))
+    f, size, stride = int(rng.integers(1, 4)), int(rng.choice([1, 3])), int(rng.integers(1, 3))
+    x = _input(rng, c, h, w)
+    model = _model(f"[convolutional]\nfilters={f}\nsize={size}\nstride={stride}\npad=1\n"
+                   "xnor=1\nbatch_normalize=1\nactivation=linear\n", c, h, w)
+    layer = model.layers[0]
+    with torch.no_grad():
+        layer.bn.running_var.fill_(1 - 1e-5)  # batch norm the identity
+    expect = ref.conv_xnor(x, layer.conv.weight.detach().numpy(), size, stride, size // 2)
+    np.testing.assert_allclose(_outputs(model, x)[0], expect.ravel(), rtol=1e-5, atol=1e-4)
+
+
+def test_fast_path_equals_the_model_on_the_new_kinds():
+    """``for_inference`` (batch norm folded, channels_last) on dilation, share_index, xnor,
+    crnn, scale_channels, reorg, local_avgpool, avgpool, connected, softmax."""
+    body = """
+[convolutional]
+filters=8
+size=1
+activation=leaky
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+pad=1
+dilation=2
+activation=leaky
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+pad=1
+dilation=2
+share_index=-1
+activation=mish
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+pad=1
+xnor=1
+activation=relu
+
+[crnn]
+batch_normalize=1
+size=3
+pad=1
+output=8
+hidden=4
+activation=leaky
+
+[avgpool]
+
+[scale_channels]
+from=-2
+
+[reorg3d]
+stride=2
+
+[local_avgpool]
+size=2
+stride=2
+
+[connected]
+output=10
+batch_normalize=1
+activation=linear
+
+[softmax]
+"""
+    model = _model(body, 3, 16, 16)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                m.running_var.uniform_(0.5, 2)
+                m.running_mean.normal_(0, 0.1)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0, 0.1)
+        x = torch.rand(2, 3, 16, 16)
+        out = model(x)
+        fast = model.for_inference()(x)
+    assert out.shape == (2, 10, 1, 1)
+    torch.testing.assert_close(fast, out, rtol=1e-5, atol=1e-6)

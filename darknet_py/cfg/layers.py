@@ -67,8 +67,11 @@ class ConvolutionalSection(LayerSection):
         self.check_range("stride_y", 1, MAX_KERNEL)
         self.check_range("padding", 0, MAX_KERNEL)
         self.check_range("dilation", 1, MAX_KERNEL)
-        unsupported = {"antialiasing": self.antialiasing, "binary": self.binary,
-                       "xnor": self.xnor}
+        if self.binary and not self.xnor:
+            log.warning("%s:%d: [convolutional] binary=1: Darknet's CPU forward ignores it "
+                        "(only xnor binarizes), and so does darknet-py", self.path,
+                        self.options["binary"].line if "binary" in self.options else self.line)
+        unsupported = {"antialiasing": self.antialiasing}
         for key, value in unsupported.items():
             if value:
                 raise self.error(f"{key} is not supported by darknet-py", key)

@@ -37,7 +37,8 @@ class FusedConv(DarknetLayer):
         super().__init__()
         conv = layer.conv
         self.conv = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
-                              conv.stride, conv.padding, groups=conv.groups, bias=True)
+                              conv.stride, conv.padding, dilation=conv.dilation,
+                              groups=conv.groups, bias=True)
         with torch.no_grad():
             w = conv.weight.detach().double()
             if layer.bn is None:
@@ -66,8 +67,9 @@ class InferenceDarknet(LayersDescribed, nn.Module):
                  memory_format: torch.memory_format = torch.channels_last,
                  exact: bool = True, device: torch.device | str | None = None):
         super().__init__()
-        layers = [FusedConv(m) if isinstance(m, Convolutional) else copy.deepcopy(m)
-                  for m in model.layers]
+        # an XNOR layer binarizes its own weights: batch norm cannot be folded into them
+        layers = [FusedConv(m) if isinstance(m, Convolutional) and not m.xnor
+                  else copy.deepcopy(m) for m in model.layers]
         self.layers = nn.ModuleList(layers)
         self.plan = LayerPlan.of(layers)
         self.memory_format = memory_format

@@ -111,7 +111,8 @@ class Convolutional(DarknetLayer):
                           f"{MAX_ELEMENTS:,}")
         module = cls(inp.c, s.filters, s.size, (s.stride_y, s.stride_x), s.padding, s.groups,
                      bool(s.batch_normalize), s.activation,
-                     dontloadscales=bool(s.dontloadscales), dilation=s.dilation)
+                     dontloadscales=bool(s.dontloadscales), dilation=s.dilation,
+                     xnor=bool(s.xnor))
         if s.share_index is not None:
             module.share(ctx, s)
         return module, Shape(s.filters, h, w)
@@ -135,8 +136,9 @@ class Convolutional(DarknetLayer):
 
     def __init__(self, in_channels: int, filters: int, size: int, stride: tuple[int, int],
                  padding: int, groups: int, batch_normalize: bool, activation: str,
-                 dontloadscales: bool = False, dilation: int = 1):
+                 dontloadscales: bool = False, dilation: int = 1, xnor: bool = False):
         super().__init__()
+        self.xnor = xnor
         self.conv = nn.Conv2d(in_channels, filters, size, stride, padding * dilation,
                               dilation=dilation, groups=groups, bias=not batch_normalize)
         # Darknet's rolling statistics: rolling = .99 * rolling + .01 * batch
@@ -157,10 +159,24 @@ class Convolutional(DarknetLayer):
                 self.bn.running_var.zero_()  # Darknet's rolling_variance starts at 0
 
     def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
-        x = self.conv(x)
+        x = self._xnor(x) if self.xnor else self.conv(x)
         if self.bn is not None:
             x = self.bn(x)
         return self.act(x)
+
+    def _xnor(self, x: Tensor) -> Tensor:
+        """XNOR-Net's convolution (forward_convolutional_layer with ``xnor``): the input
+        as +-1 (``binarize_cpu``), each filter as the sign of its weights times their mean
+        magnitude (``binarize_weights``), zero padding.  Darknet's CPU build passes the
+        whole layer's weight count as the per-filter count and reads past the weights (it
+        crashes on the xnor cfgs); darknet-py takes each filter's own weights, as the
+        function means."""
+        c = self.conv
+        w = c.weight
+        mean = w.abs().mean((1, 2, 3), keepdim=True)
+        binary = torch.where(w > 0, mean, -mean)
+        signs = torch.where(x > 0, torch.ones_like(x), -torch.ones_like(x))
+        return F.conv2d(signs, binary, c.bias, c.stride, c.padding, c.dilation, c.groups)
 
     def darknet_tensors(self) -> list[Tensor]:
         if self.shared_with is not None:  # stored with the layer it shares
