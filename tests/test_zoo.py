@@ -94,14 +94,15 @@ def test_load_table_total_is_darknets(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_yolo_candidates_equal_darknets(name, zoo):
-    """For the cfgs with [yolo] heads: ``get_network_boxes`` at 0.2 (relative, no
-    letterbox, before NMS) in Darknet's order: objectness, class probabilities, boxes."""
+def test_candidates_equal_darknets(name, zoo):
+    """For the cfgs with [yolo], [region] or [Gaussian_yolo] heads: ``get_network_boxes``
+    at 0.2 (relative, no letterbox, before NMS) in Darknet's order: objectness, class
+    probabilities (uncertainty-scaled for Gaussian YOLO), boxes."""
     from darknet_py.infer import candidates, darknet_order
 
     model, meta, ref = zoo(name)
-    if not model.yolo_indices:
-        pytest.skip("no [yolo] head (detection from other heads is not implemented yet)")
+    if not model.head_indices:
+        pytest.skip("no detection head ([detection] heads do not detect yet)")
     net = (model.width, model.height)
     with torch.no_grad():
         pred = model(torch.from_numpy(ref["input"]))[0][darknet_order(model.head_shapes)]
@@ -110,3 +111,17 @@ def test_yolo_candidates_equal_darknets(name, zoo):
     np.testing.assert_allclose(obj.numpy(), ref["det_objectness"], atol=1e-4)
     np.testing.assert_allclose(probs.numpy(), ref["det_prob"], atol=1e-4)
     np.testing.assert_allclose(boxes.numpy(), ref["det_bbox"], rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["yolov2-tiny", "Gaussian_yolov3_BDD"])
+def test_detector_runs_region_and_gaussian_heads(name, zoo):
+    """Detector (thresholds, NMS, fast path) over the new heads, on Darknet's input."""
+    from darknet_py import Detector
+
+    model, meta, ref = zoo(name)
+    image = ref["input"][0].transpose(1, 2, 0).copy()
+    slow, fast = Detector(model)([image])[0], Detector(model, fast=True)([image])[0]
+    assert len(slow) == len(fast)
+    torch.testing.assert_close(slow.boxes, fast.boxes, rtol=1e-4, atol=1e-5)
+    head = model.head_sections[-1]
+    assert slow.probs.shape[1] == head.classes

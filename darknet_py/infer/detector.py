@@ -78,11 +78,12 @@ class Detector:
         self.model = (model.for_inference(dtype, device=self.device,
                                           cuda_graphs=self.device.type == "cuda")
                       if self.fast else inference_model(model, self.device, dtype))
-        if not model.yolo_sections:
+        if not model.head_sections:
             model.require_head("detect")
-        last = model.yolo_sections[-1]
-        self.nms_kind = self.config.nms_kind or last.nms_kind
-        self.beta_nms = last.beta_nms if self.config.beta_nms is None else self.config.beta_nms
+        last = model.head_sections[-1]
+        self.nms_kind = self.config.nms_kind or getattr(last, "nms_kind", "default")
+        self.beta_nms = (getattr(last, "beta_nms", 0.6) if self.config.beta_nms is None
+                         else self.config.beta_nms)
         self.letter_box = bool(model.net.letter_box if self.config.letter_box is None
                                else self.config.letter_box)
         self.net_size = (model.width, model.height)

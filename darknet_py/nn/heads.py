@@ -13,6 +13,9 @@ from ..ops.boxes import yolo_boxes
 from .layers import DarknetLayer
 from .registry import BuildContext, Shape, register
 
+#: head kinds whose ``decode`` gives detection candidates (``model(x)`` in eval mode)
+DECODED_HEADS = ("yolo", "region", "Gaussian_yolo")
+
 
 @register("yolo", head=True)
 class Yolo(DarknetLayer):
@@ -109,8 +112,11 @@ class Region(DarknetLayer):
     is the input transposed to cell-major order, (cells, anchors, 5 + C), with the
     logistic on the objectness and, with ``softmax=1``, the softmax over the classes;
     x, y, w, h stay raw (``get_region_box`` activates them).  ``model(x)`` returns that
-    (N, cells * anchors, 5 + C) as it is: detections from ``[region]`` heads
-    (``get_region_detections``) are not implemented yet."""
+    In eval mode ``model(x)`` gives its candidates as ``[yolo]``'s do (anchor, row,
+    column order), decoded as ``custom_get_region_detections``: every cell and anchor is
+    a candidate with objectness 1; boxes ``((col, row) + logistic(t)) / grid`` and
+    ``exp(t) * anchor / grid`` (anchors in grid cells), class scores
+    ``logistic(obj) * class``."""
 
     @classmethod
     def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
@@ -121,18 +127,37 @@ class Region(DarknetLayer):
                           f"classes={s.classes} need filters=num*(classes+5)={expected}",
                           "classes")
         anchors = [(s.anchors[2 * k], s.anchors[2 * k + 1]) for k in range(s.num)]
-        return cls(anchors, s.classes, bool(s.softmax)), inp
+        return cls(anchors, s.classes, bool(s.softmax), (ctx.net_w, ctx.net_h)), inp
 
-    def __init__(self, anchors: list[tuple[float, float]], classes: int, softmax: bool):
+    def __init__(self, anchors: list[tuple[float, float]], classes: int, softmax: bool,
+                 net_size: tuple[int, int] = (416, 416)):
         super().__init__()
         self.num_anchors, self.classes, self.softmax = len(anchors), classes, softmax
+        self.net_size = net_size
         self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32),
                              persistent=False)
 
     def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
         if self.training:
             return x
-        return self.activate(x)
+        return self.decode(x)
+
+    def decode(self, x: Tensor) -> Tensor:
+        """(N, A*H*W, 5+C): cx, cy, w, h in input pixels, 1, and the class scores."""
+        n, _, h, w = x.shape
+        p = self.activate(x).reshape(n, h, w, self.num_anchors, -1).permute(0, 3, 1, 2, 4)
+        gy, gx = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype),
+                                torch.arange(w, device=x.device, dtype=x.dtype), indexing="ij")
+        aw = self.anchors[:, 0].view(1, -1, 1, 1).to(x.dtype)
+        ah = self.anchors[:, 1].view(1, -1, 1, 1).to(x.dtype)
+        net_w, net_h = self.net_size
+        boxes = torch.stack([(gx + torch.sigmoid(p[..., 0])) / w * net_w,
+                             (gy + torch.sigmoid(p[..., 1])) / h * net_h,
+                             torch.exp(p[..., 2]) * aw / w * net_w,
+                             torch.exp(p[..., 3]) * ah / h * net_h], -1)
+        scores = p[..., 4:5] * p[..., 5:]
+        out = torch.cat([boxes, torch.ones_like(p[..., 4:5]), scores], -1)
+        return out.reshape(n, -1, 5 + self.classes)
 
     def activate(self, x: Tensor) -> Tensor:
         """(N, H*W*A, 5+C): Darknet's ``l.output`` at inference, in its memory order."""
@@ -155,8 +180,9 @@ class GaussianYolo(DarknetLayer):
     with its uncertainty (mu, sigma), then objectness and classes.  Its ``l.output``
     (forward_gaussian_yolo_layer) has the logistic on every sigma, on x and y (scaled by
     ``scale_x_y`` around the cell centre) and on objectness and classes; w and h stay raw.
-    ``model(x)`` returns that as (N, A*H*W, 9 + C) in Darknet's memory order: detection
-    with its uncertainty-scaled scores is not implemented yet."""
+    In eval mode ``model(x)`` gives its candidates as ``[yolo]``'s do
+    (get_gaussian_yolo_detections): boxes from the mu's, objectness, and class scores
+    ``class * (1 - mean of the four sigmas)``."""
 
     @classmethod
     def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
@@ -166,21 +192,36 @@ class GaussianYolo(DarknetLayer):
             raise s.error(f"the layer before has filters={inp.c}, but classes={s.classes} and "
                           f"{len(s.mask)} masked anchors need filters=(classes+9)*"
                           f"{len(s.mask)}={expected}", "classes")
-        return cls(s.masked_anchors, s.classes, s.scale_x_y), inp
+        return cls(s.masked_anchors, s.classes, s.scale_x_y, (ctx.net_w, ctx.net_h)), inp
 
     def __init__(self, anchors: list[tuple[float, float]], classes: int,
-                 scale_x_y: float = 1.0):
+                 scale_x_y: float = 1.0, net_size: tuple[int, int] = (416, 416)):
         super().__init__()
         self.num_anchors, self.classes, self.scale_x_y = len(anchors), classes, scale_x_y
+        self.net_size = net_size
         self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32),
                              persistent=False)
 
     def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
         if self.training:
             return x
+        return self.decode(x)
+
+    def decode(self, x: Tensor) -> Tensor:
+        """(N, A*H*W, 5+C): cx, cy, w, h in input pixels, objectness, class scores."""
         n, _, h, w = x.shape
-        p = self.activate(x).permute(0, 1, 3, 4, 2)
-        return p.reshape(n, self.num_anchors * h * w, 9 + self.classes)
+        p = self.activate(x).permute(0, 1, 3, 4, 2)  # N, A, H, W, 9+C
+        gy, gx = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype),
+                                torch.arange(w, device=x.device, dtype=x.dtype), indexing="ij")
+        aw = self.anchors[:, 0].view(1, -1, 1, 1).to(x.dtype)
+        ah = self.anchors[:, 1].view(1, -1, 1, 1).to(x.dtype)
+        net_w, net_h = self.net_size
+        boxes = torch.stack([(gx + p[..., 0]) / w * net_w, (gy + p[..., 2]) / h * net_h,
+                             torch.exp(p[..., 4]) * aw, torch.exp(p[..., 6]) * ah], -1)
+        uncertainty = (p[..., 1] + p[..., 3] + p[..., 5] + p[..., 7]) / 4
+        scores = p[..., 9:] * (1 - uncertainty).unsqueeze(-1)
+        out = torch.cat([boxes, p[..., 8:9], scores], -1)
+        return out.reshape(n, -1, 5 + self.classes)
 
     def activate(self, x: Tensor) -> Tensor:
         """(N, A, 9+C, H, W): Darknet's ``l.output`` at inference."""

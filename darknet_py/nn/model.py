@@ -13,7 +13,7 @@ from ..cfg import Cfg, NetSection, YoloSection, parse_cfg, read_cfg
 from ..errors import CfgError
 from ..io.weights import LoadReport, WeightsHeader, load_weights, save_weights
 from .builder import Shape, build_layers
-from .heads import Yolo
+from .heads import DECODED_HEADS, Yolo
 
 if TYPE_CHECKING:
     from ..train.loss import DarknetLoss, HeadStats
@@ -33,7 +33,8 @@ def module_device(module: nn.Module) -> torch.device:
 class LayerPlan:
     """How outputs flow between layers: which outputs a later layer reads (``keep``),
     which outputs each layer is the last to read (``release``, freed once it has run),
-    and which layers are ``[yolo]`` heads."""
+    and which layers are detection heads (``[yolo]``, ``[region]``, ``[Gaussian_yolo]``:
+    modules with ``decode``)."""
 
     keep: tuple[bool, ...]
     release: tuple[tuple[int, ...], ...]
@@ -54,10 +55,10 @@ class LayerPlan:
                      default=-1)
         return cls(tuple(i in last_use for i in range(len(modules))),
                    tuple(tuple(r) for r in release),
-                   tuple(isinstance(m, Yolo) for m in modules), output)
+                   tuple(hasattr(m, "decode") for m in modules), output)
 
     def run(self, layers: nn.ModuleList, x: Tensor) -> list[Tensor]:
-        """The outputs of the ``[yolo]`` layers for input ``x``, in cfg order; for a cfg
+        """The outputs of the detection heads for input ``x``, in cfg order; for a cfg
         without them, the network's output (``output``) alone."""
         outputs: list[Tensor | None] = []
         heads: list[Tensor] = []
@@ -88,10 +89,16 @@ class CfgDescribed:
         return self.cfg.yolo_layers
 
     @property
+    def head_sections(self) -> list:
+        """The sections of the detection heads (``[yolo]``, ``[region]``,
+        ``[Gaussian_yolo]``), in cfg order."""
+        return [s for s in self.cfg.layers if s.kind in DECODED_HEADS]
+
+    @property
     def num_classes(self) -> int:
         """Classes of the detection heads (a classifier's: its output values)."""
-        if self.yolo_sections:
-            return self.yolo_sections[0].classes
+        if self.head_sections:
+            return self.head_sections[0].classes
         return self.require_head("count classes")
 
     def require_head(self, purpose: str):
@@ -107,14 +114,20 @@ class LayersDescribed(CfgDescribed):
     shapes: list[Shape]
 
     @property
-    def yolo_indices(self) -> list[int]:
+    def head_indices(self) -> list[int]:
+        """Layer indices of the detection heads, in cfg order."""
         return [i for i, y in enumerate(self.plan.yolo) if y]
 
     @property
+    def yolo_indices(self) -> list[int]:
+        """Layer indices of the ``[yolo]`` heads (the ones darknet-py trains)."""
+        return [i for i in self.head_indices if isinstance(self.layers[i], Yolo)]
+
+    @property
     def head_shapes(self) -> list[tuple[int, int, int]]:
-        """(anchors, rows, columns) of each ``[yolo]`` head, in cfg order."""
+        """(anchors, rows, columns) of each detection head, in cfg order."""
         return [(self.layers[i].num_anchors, self.shapes[i].h, self.shapes[i].w)
-                for i in self.yolo_indices]
+                for i in self.head_indices]
 
 
 class Darknet(LayersDescribed, nn.Module):
@@ -196,7 +209,12 @@ class Darknet(LayersDescribed, nn.Module):
         """Darknet's ``[yolo]`` loss for this model's heads (``darknet_py.train.loss``)."""
         from ..train.loss import DarknetLoss
 
-        if not self.yolo_indices:
+        if not self.yolo_indices or len(self.yolo_indices) != len(self.head_indices):
+            other = {self.cfg.layers[i].kind for i in self.head_indices} - {"yolo"}
+            if other:
+                raise CfgError(f"training [{'], ['.join(sorted(other))}] heads is not "
+                               "implemented by darknet-py yet ([yolo] heads train)",
+                               self.cfg.path)
             self.require_head("train")
         return DarknetLoss([self.layers[i] for i in self.yolo_indices], self.yolo_sections,
                            self.yolo_indices)
