@@ -2,7 +2,8 @@
 
 Each module holds one command group's parsing and printing: ``detect`` (detect,
 detector test), ``train``, ``evaluate`` (map, valid, calc_anchors, eval coco),
-``convert`` (partial, convert), ``benchmark``, ``cfg`` (show, diff, scale).  ``flags``
+``convert`` (partial, convert), ``benchmark``, ``cfg`` (show, diff, scale), ``classify``
+(classifier predict).  ``flags``
 reads Darknet's single-dash flags wherever they stand, as Darknet does.
 """
 
@@ -14,7 +15,7 @@ import sys
 import click
 
 from ..errors import DarknetError
-from . import benchmark, cfg, convert, detect, evaluate, train  # noqa: F401  (they register)
+from . import benchmark, cfg, classify, convert, detect, evaluate, train  # noqa: F401
 from .app import cli
 from .flags import darknet_argv
 

@@ -1,0 +1,56 @@
+"""``classifier predict``: Darknet's classifier command."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from .. import assets
+from ..errors import DataError
+from ..io.data import class_name, read_data_cfg, read_names
+from .app import cli
+from .options import decoder_option, image_paths, load_model
+
+
+@cli.group()
+def classifier() -> None:
+    """Darknet's classifier commands: predict."""
+
+
+@classifier.command("predict")
+@click.argument("data")
+@click.argument("cfg")
+@click.argument("weights", required=False)
+@click.argument("images", nargs=-1)
+@click.option("-t", "--top", type=click.IntRange(0), default=0,
+              help="How many classes to print (0: the .data file's top=, else 1).")
+@decoder_option
+def classifier_predict(data, cfg, weights, images, top, decoder):
+    """Classify: darknet-py classifier predict DATA CFG WEIGHTS [IMAGE...] prints the top
+    classes of each image as Darknet does (with no IMAGE, paths are read from standard
+    input)."""
+    from ..infer.classify import classify, top_k
+
+    model, images = load_model(cfg, weights, images)
+    model.eval()
+    config = read_data_cfg(assets.resolve(data))
+    path = config.resolve("names") or config.resolve("labels", "data/labels.list")
+    names = read_names(path)
+    classes = config.classes or 2
+    outputs = model.shapes[model.plan.output].size
+    click.echo(f" classes = {classes}, output in cfg = {outputs} ")
+    last = model.cfg.layers[-1].kind
+    if classes != outputs and last in ("softmax", "cost"):
+        raise DataError(f"{config.path}: classes={classes}, but the cfg's last layer gives "
+                        f"{outputs} values")
+    top = min(top or int(config.get("top", "1")), classes)
+    for image in image_paths(images):
+        start = time.perf_counter()
+        probs = classify(model, image, decoder)
+        click.echo(f"{model.width} {model.height}")
+        click.echo(f"{image}: Predicted in {(time.perf_counter() - start) * 1000:f} "
+                   "milli-seconds.")
+        values = probs.tolist()
+        for index in top_k(values, top):
+            click.echo(f"{class_name(names, index)}: {values[index]:f}")

@@ -1,0 +1,66 @@
+"""``classifier predict`` against Darknet C's own output, and the pieces of Darknet's
+classifier preprocessing against their C definitions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from darknet_py.cli import main
+from darknet_py.image import resize_image
+from darknet_py.infer.classify import classifier_input, top_k
+
+from .conftest import REFERENCE, SHARED, requires_shared
+
+EXPECTED = json.loads((Path(__file__).parent / "data" / "darknet_classifier_predict.json")
+                      .read_text())["lines"]
+
+
+def test_top_k_is_darknets_including_ties():
+    # Darknet's insertion cascade: a larger value pushes the earlier of two ties down
+    assert top_k([0.1, 0.5, 0.5, 0.2, 0.9], 3) == [4, 2, 1]
+    assert top_k([1.0, 1.0, 1.0], 2) == [0, 1]
+    assert top_k([0.3], 5) == [0]
+
+
+@pytest.mark.parametrize("shape, net", [((40, 90), (32, 32)), ((90, 40), (32, 32)),
+                                        ((50, 50), (48, 24)), ((20, 30), (32, 48))])
+def test_classifier_input_is_resize_min_then_crop_image(shape, net):
+    """resize_min to the network width, then crop_image (edge-clamped) at the centre."""
+    rng = np.random.default_rng(0)
+    image = rng.random((*shape, 3), dtype=np.float32)
+    w, h = net
+    ih, iw = shape
+    nw, nh = (w, ih * w // iw) if iw < ih else (iw * w // ih, w)
+    resized = resize_image(image, nw, nh) if (nw, nh) != (iw, ih) else image
+    dx, dy = int((nw - w) / 2), int((nh - h) / 2)
+    expect = np.zeros((h, w, 3), np.float32)
+    for j in range(h):
+        for i in range(w):
+            r, c = min(max(j + dy, 0), nh - 1), min(max(i + dx, 0), nw - 1)
+            expect[j, i] = resized[r, c]
+    np.testing.assert_array_equal(classifier_input(image, w, h), expect)
+
+
+@requires_shared
+@pytest.mark.parametrize("key", sorted(EXPECTED))
+def test_predict_prints_darknets_top_classes(key, tmp_path, capsys):
+    name, image = key.split("/")
+    meta = json.loads(str(np.load(REFERENCE / "zoo" / f"{name}.npz")["meta"]))
+    cfg, weights = tmp_path / f"{name}.cfg", tmp_path / f"{name}.weights"
+    cfg.write_text(meta["cfg_text"])
+    subprocess.run([sys.executable, str(REFERENCE / "gen_weights.py"), str(cfg), str(weights),
+                    "--seed", "11"], check=True, capture_output=True)
+    names = tmp_path / "names.txt"
+    names.write_text("".join(f"class{i}\n" for i in range(1000)))
+    data = tmp_path / "c.data"
+    data.write_text(f"classes=1000\nnames={names}\ntop=5\n")
+    assert main(["classifier", "predict", str(data), str(cfg), str(weights),
+                 str(SHARED / "images" / f"{image}.jpg")]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("class")]
+    assert lines == EXPECTED[key]
