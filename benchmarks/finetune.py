@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from darknet_py import Darknet  # noqa: E402
 from darknet_py.eval.map import evaluate_map  # noqa: E402
-from darknet_py.io.weights import save_partial  # noqa: E402
+from darknet_py.nn.weights import save_partial  # noqa: E402
 from darknet_py.train import TrainConfig  # noqa: E402
 from darknet_py.train.trainer import Trainer  # noqa: E402
 

@@ -21,7 +21,7 @@ import torch
 
 from darknet_py import Darknet
 from darknet_py.eval.map import evaluate_map
-from darknet_py.io.weights import save_partial
+from darknet_py.nn.weights import save_partial
 from darknet_py.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -176,7 +176,7 @@ def test_names_that_do_not_fit_the_cfg_are_an_error(data_dir, capsys):
 
 def test_partial_weights_at_inference_are_a_warning(tmp_path, caplog):
     from darknet_py.io.checkpoint import load
-    from darknet_py.io.weights import save_partial
+    from darknet_py.nn.weights import save_partial
 
     model = Darknet(TINY_CFG)
     model.load_weights(WEIGHTS)

@@ -12,7 +12,8 @@ from darknet_py import CfgError, Darknet, parse_cfg
 from darknet_py.nn.activations import activation
 from darknet_py.nn.builder import build_layers
 from darknet_py.nn.heads import Yolo
-from darknet_py.nn.layers import Convolutional, MaxPool, Route, Shortcut, Upsample
+from darknet_py.nn.layers import Convolutional, Route, Shortcut
+from darknet_py.nn.pooling import MaxPool, Upsample
 
 NET = "[net]\nwidth=32\nheight=32\nchannels=3\n"
 

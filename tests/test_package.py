@@ -83,3 +83,28 @@ def test_each_formula_and_list_is_written_once():
     for listing in ('"greedynms", "diounms"', '"hard_mish", "tanh"', '"giou", "diou", "ciou"'):
         assert [n for n, s in sources.items() if listing in s] == ["cfg/base.py"], listing
     assert not [n for n, s in sources.items() if re.search(r"decoder: str = \"", s)]
+
+
+#: the data flow's order: a module imports (at its top) only from its level or below
+LEVELS = {"errors": 0, "files": 0, "assets": 0, "cfg": 1, "ops": 2, "nn": 3, "image": 3,
+          "io": 4, "infer": 5, "eval": 5, "train": 5, "cli": 6}
+
+
+def test_dependencies_point_one_way():
+    """cfg <- ops <- nn <- io <- infer/eval/train <- cli, for module-level imports (the
+    model's ``loss``/``for_inference`` conveniences import train/infer when called)."""
+    wrong = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).with_suffix("")
+        mine = rel.parts[0] if len(rel.parts) > 1 else rel.parts[0]
+        if mine in ("__init__", "__main__", "version"):
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if not isinstance(node, ast.ImportFrom) or not node.level:
+                continue
+            base = list(rel.parts[:-1])[: len(rel.parts) - node.level]
+            target = (base + (node.module or "").split("."))[0] if node.module else (
+                base[0] if base else node.names[0].name)
+            if target in LEVELS and mine in LEVELS and LEVELS[target] > LEVELS[mine]:
+                wrong.append(f"{rel}: imports {target}")
+    assert not wrong, wrong

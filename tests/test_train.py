@@ -17,7 +17,7 @@ import torch
 from darknet_py import Darknet
 from darknet_py.cfg import parse_cfg
 from darknet_py.errors import DarknetError
-from darknet_py.io.weights import read_weights
+from darknet_py.nn.weights import read_weights
 from darknet_py.train import (TrainConfig, Trainer, TrainingDiverged, train,
                               train_distributed)
 from darknet_py.train.augment import Crop, fill_truth
@@ -177,7 +177,7 @@ def _setup(tmp_path, size=64, batch=4, subdivisions=2, max_batches=200, extra=""
 
 @requires_shared
 def test_fine_tuning_lowers_the_loss(tmp_path, monkeypatch):
-    from darknet_py.io.weights import save_partial
+    from darknet_py.nn.weights import save_partial
 
     monkeypatch.chdir(tmp_path)
     data, cfg = _setup(tmp_path, size=128, batch=8, subdivisions=2, max_batches=12)

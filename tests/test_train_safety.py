@@ -11,8 +11,8 @@ import signal
 import pytest
 
 from darknet_py import Darknet, DarknetError, DataError
-from darknet_py.io import files
-from darknet_py.io.weights import read_weights
+from darknet_py import files
+from darknet_py.nn.weights import read_weights
 from darknet_py.train import TrainConfig, Trainer, TrainingDiverged, train
 from darknet_py.train.setup import Start, TrainLoader
 

@@ -56,7 +56,7 @@ def test_result_files_are_written_atomically(tmp_path, monkeypatch, writer):
     from darknet_py import DarknetError
     from darknet_py.eval import valid
     from darknet_py.infer.report import write_json
-    from darknet_py.io import files
+    from darknet_py import files
 
     path = tmp_path / "result.json"
     path.write_text("old")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from darknet_py import Darknet, WeightsError
-from darknet_py.io.weights import WeightsHeader, expected_floats, read_weights, weights_bytes
+from darknet_py.nn.weights import WeightsHeader, expected_floats, read_weights, weights_bytes
 
 from .conftest import REAL_CFG, REAL_WEIGHTS, ROOT, SHARED_CFGS, requires_shared
 
@@ -136,7 +136,7 @@ def test_dontloadscales_skips_bn_statistics(tmp_path):
 
 
 def test_save_partial_keeps_leading_layers_and_resets_seen(tmp_path):
-    from darknet_py.io.weights import save_partial
+    from darknet_py.nn.weights import save_partial
 
     model = _random_model(TINY_CFG, seed=3)
     model.header = WeightsHeader(0, 2, 5, seen=64000)

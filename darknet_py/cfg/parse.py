@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CfgError
-from ..io.files import read_input
+from ..files import read_input
 from .sections import SECTION_TYPES, Cfg, LayerSection, NetSection, Option, Section
 
 log = logging.getLogger(__name__)

@@ -134,7 +134,7 @@ def scale(base, width, depth, levels, size, classes, anchors, activation, out, l
     growth = ", ".join(f"{k}^{v:.2f}" for k, v in model.growth().items())
     report.append(f"BFLOPs grow as {growth} (each measured by doubling)")
     if out:
-        from ..io.files import atomic_write
+        from ..files import atomic_write
 
         atomic_write(out, cfg.text.encode())
         report.insert(0, f"wrote {out}")

@@ -7,7 +7,7 @@ import click
 from .. import assets
 from ..io.checkpoint import load, save
 from ..io.data import read_names
-from ..io.weights import save_partial
+from ..nn.weights import save_partial
 from ..nn.model import Darknet
 from .app import cli
 

@@ -25,7 +25,7 @@ import torch
 from ..errors import DataError
 from ..infer.detections import Detections
 from ..io.data import class_name, read_labels
-from ..io.files import read_input
+from ..files import read_input
 from ..ops.boxes import corners
 
 log = logging.getLogger(__name__)

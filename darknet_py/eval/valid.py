@@ -20,7 +20,7 @@ from ..image.decode import DEFAULT_DECODER
 from ..infer.detections import Detections
 from ..infer.detector import Detector, DetectorConfig
 from ..io.data import class_name
-from ..io.files import atomic_write
+from ..files import atomic_write
 from ..nn.model import Darknet
 from .coco import coco_results, result_line
 

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from ..errors import ImageError
-from ..io.files import read_input
+from ..files import read_input
 from .stb import StbUnsupported, decode_stb, jpeg_segments
 
 log = logging.getLogger(__name__)

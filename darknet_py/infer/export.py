@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from ..io.files import atomic_write
+from ..files import atomic_write
 from ..nn.model import Darknet
 from .detector import inference_model
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..io.data import class_name
-from ..io.files import atomic_write
+from ..files import atomic_write
 from ..ops.boxes import corners
 from .detections import Detections
 

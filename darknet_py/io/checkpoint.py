@@ -22,8 +22,8 @@ from .. import assets
 from ..cfg import Cfg, parse_cfg
 from ..errors import DarknetError, WeightsError
 from ..nn.model import Darknet
-from .files import atomic_write
-from .weights import WeightsHeader
+from ..files import atomic_write
+from ..nn.weights import WeightsHeader
 
 FORMAT = "darknet-py"
 VERSION = 1

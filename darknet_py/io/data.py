@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import DataError
-from .files import read_input
+from ..files import read_input
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from torch import nn
 from ..cfg import Cfg
 from ..cfg.net import MAX_SIZE
 from ..errors import CfgError
-from . import attention, classify, heads, layers, recurrent, yolov2  # noqa: F401  (each registers its kinds)
+from . import attention, classify, heads, layers, pooling, recurrent, yolov2  # noqa: F401  (each registers its kinds)
 from .registry import HEAD_KINDS, LAYER_KINDS, MAX_ELEMENTS, BuildContext, Shape
 
 __all__ = ["BuildContext", "LAYER_KINDS", "Shape", "build_layers"]

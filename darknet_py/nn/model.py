@@ -11,9 +11,9 @@ from torch import Tensor, nn
 
 from ..cfg import Cfg, NetSection, YoloSection, parse_cfg, read_cfg
 from ..errors import CfgError
-from ..io.weights import LoadReport, WeightsHeader, load_weights, save_weights
 from .builder import Shape, build_layers
 from .heads import DECODED_HEADS, Yolo
+from .weights import LoadReport, WeightsHeader, load_weights, save_weights
 
 if TYPE_CHECKING:
     from ..train.loss import DarknetLoss, HeadStats
@@ -197,7 +197,7 @@ class Darknet(LayersDescribed, nn.Module):
 
     # ------------------------------------------------------------------ weights
     def load_weights(self, path: str | Path, upto: int | None = None) -> LoadReport:
-        """Load a Darknet ``.weights`` file (see ``darknet_py.io.weights.load_weights``)."""
+        """Load a Darknet ``.weights`` file (see ``darknet_py.nn.weights.load_weights``)."""
         return load_weights(self, path, upto)
 
     def save_weights(self, path: str | Path, upto: int | None = None) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..io.files import atomic_write
+from ..files import atomic_write
 
 
 def draw_chart(losses: list[tuple[int, float]], maps: list[tuple[int, float]],

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..io.files import atomic_write
+from ..files import atomic_write
 
 log = logging.getLogger(__name__)
 BOX_COLOUR = (255, 255, 255)  # Darknet draws (150, 100, 50) into a float image: saturated

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from ..errors import WeightsError
-from .files import atomic_write, read_input
+from ..files import atomic_write, read_input
 
 if TYPE_CHECKING:
-    from ..nn.model import Darknet
+    from .model import Darknet
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from ..errors import DarknetError
+from .errors import DarknetError
 
 
 # The largest file of each kind read whole (a bigger one is refused, not swapped in).
