@@ -1,5 +1,5 @@
-"""``classifier predict`` against Darknet C's own output, and the pieces of Darknet's
-classifier preprocessing against their C definitions."""
+"""``classifier predict`` and ``partial`` on backbones against Darknet C's own output, and the
+pieces of Darknet's classifier preprocessing against their C definitions."""
 
 from __future__ import annotations
 
@@ -64,3 +64,20 @@ def test_predict_prints_darknets_top_classes(key, tmp_path, capsys):
                  str(SHARED / "images" / f"{image}.jpg")]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("class")]
     assert lines == EXPECTED[key]
+
+
+@requires_shared
+def test_partial_cuts_a_backbone_as_darknet_does(tmp_path, capsys):
+    """``partial`` on a headless backbone (the zoo's darknet53, gen_weights seed 11) at 40
+    layers: byte for byte the file Darknet C's ``partial`` writes (its sha256)."""
+    import hashlib
+
+    meta = json.loads(str(np.load(REFERENCE / "zoo" / "darknet53.npz")["meta"]))
+    cfg, weights = tmp_path / "darknet53.cfg", tmp_path / "darknet53.weights"
+    cfg.write_text(meta["cfg_text"])
+    subprocess.run([sys.executable, str(REFERENCE / "gen_weights.py"), str(cfg), str(weights),
+                    "--seed", "11"], check=True, capture_output=True)
+    out = tmp_path / "darknet53.conv.40"
+    assert main(["partial", str(cfg), str(weights), str(out), "40"]) == 0
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == (
+        "b87056ea0151db0c5f60cbbeaee558ce973bd1bdcd73ca41b2fb49ee887f6c2f")
