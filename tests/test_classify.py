@@ -81,3 +81,32 @@ def test_partial_cuts_a_backbone_as_darknet_does(tmp_path, capsys):
     assert main(["partial", str(cfg), str(weights), str(out), "40"]) == 0
     assert hashlib.sha256(out.read_bytes()).hexdigest() == (
         "b87056ea0151db0c5f60cbbeaee558ce973bd1bdcd73ca41b2fb49ee887f6c2f")
+
+
+#: Darknet C's ``classifier valid`` on the zoo darknet19 (gen_weights seed 11), the first 8
+#: coco128 images, labels class j = "nolabel<j>" except 562 -> 000000000009 and
+#: 866 -> 000000000025, top=5
+DARKNET_VALID = ["0: top 1: 1.000000, top 5: 1.000000", "1: top 1: 0.500000, top 5: 1.000000",
+                 "2: top 1: 0.333333, top 5: 0.666667", "3: top 1: 0.250000, top 5: 0.500000",
+                 "4: top 1: 0.200000, top 5: 0.400000", "5: top 1: 0.166667, top 5: 0.333333",
+                 "6: top 1: 0.142857, top 5: 0.285714", "7: top 1: 0.125000, top 5: 0.250000"]
+
+
+@requires_shared
+def test_valid_prints_darknets_running_accuracy(tmp_path, capsys):
+    meta = json.loads(str(np.load(REFERENCE / "zoo" / "darknet19.npz")["meta"]))
+    cfg, weights = tmp_path / "darknet19.cfg", tmp_path / "darknet19.weights"
+    cfg.write_text(meta["cfg_text"])
+    subprocess.run([sys.executable, str(REFERENCE / "gen_weights.py"), str(cfg), str(weights),
+                    "--seed", "11"], check=True, capture_output=True)
+    images = sorted((SHARED / "datasets" / "coco128" / "images" / "train2017").glob("*.jpg"))
+    (tmp_path / "valid.txt").write_text("".join(f"{p}\n" for p in images[:8]))
+    labels = [f"nolabel{j}" for j in range(1000)]
+    labels[562], labels[866] = "000000000009", "000000000025"  # a top-1 hit, a top-5 hit
+    (tmp_path / "labels.txt").write_text("".join(f"{x}\n" for x in labels))
+    data = tmp_path / "v.data"
+    data.write_text(f"classes=1000\nlabels={tmp_path / 'labels.txt'}\n"
+                    f"valid={tmp_path / 'valid.txt'}\ntop=5\n")
+    assert main(["classifier", "valid", str(data), str(cfg), str(weights)]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "top 1" in ln]
+    assert lines == DARKNET_VALID

@@ -15,7 +15,7 @@ from .options import decoder_option, image_paths, load_model
 
 @cli.group()
 def classifier() -> None:
-    """Darknet's classifier commands: predict."""
+    """Darknet's classifier commands: predict, valid."""
 
 
 @classifier.command("predict")
@@ -54,3 +54,26 @@ def classifier_predict(data, cfg, weights, images, top, decoder):
         values = probs.tolist()
         for index in top_k(values, top):
             click.echo(f"{class_name(names, index)}: {values[index]:f}")
+
+
+@classifier.command("valid")
+@click.argument("data")
+@click.argument("cfg")
+@click.argument("weights", required=False)
+@decoder_option
+def classifier_valid(data, cfg, weights, decoder):
+    """Running top-1 and top-k accuracy over the .data file's valid= list: darknet-py
+    classifier valid DATA CFG WEIGHTS (an image's class is the first of labels= found in
+    its path, as Darknet's rule; top= sets k)."""
+    from ..eval.classifier import validate_classifier
+
+    model, _ = load_model(cfg, weights, ())
+    model.eval()
+    config = read_data_cfg(assets.resolve(data))
+    labels = read_names(config.resolve("labels", "data/labels.list"))
+    classes = config.classes or 2
+    images = config.image_list("valid", "train")
+    click.echo(" TOP calculation...")
+    for line in validate_classifier(model, images, labels, classes,
+                                    int(config.get("top", "1")), decoder):
+        click.echo(line.line())
