@@ -32,14 +32,14 @@ class Sam(DarknetLayer):
     def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
         other = outputs[self.sources[0]]
         assert other is not None
-        return self.act(x * other)
+        return self.act(x * other)  # broadcast: [scale_channels] passes (N, C, 1, 1) x
 
 
 @register("scale_channels")
-class ScaleChannels(DarknetLayer):
+class ScaleChannels(Sam):
     """``[scale_channels]``: ``act(out[from] * x)`` with ``x`` one value per channel
     (N, C, 1, 1), or with ``scale_wh`` one per position (N, 1, H, W)
-    (forward_scale_channels_layer)."""
+    (forward_scale_channels_layer): the same product as ``[sam]``, broadcast."""
 
     @classmethod
     def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
@@ -53,16 +53,6 @@ class ScaleChannels(DarknetLayer):
             raise s.error(f"the previous layer is {inp.c} x {inp.h} x {inp.w}, but scaling "
                           f"layer {source} ({out.c} x {out.h} x {out.w}) needs {need}", "from")
         return cls(source, s.activation), out
-
-    def __init__(self, source: int, activation: str = "linear"):
-        super().__init__()
-        self.sources = (source,)
-        self.act = make_activation(activation)
-
-    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
-        other = outputs[self.sources[0]]
-        assert other is not None
-        return self.act(other * x)
 
     def describe(self) -> str:
         return "scale_channels"

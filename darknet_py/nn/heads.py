@@ -106,8 +106,38 @@ class Yolo(DarknetLayer):
                 f"new_coords={int(self.new_coords)}")
 
 
+class _AnchoredHead(DarknetLayer):
+    """What ``[region]`` and ``[Gaussian_yolo]`` share: anchors, classes, the network size
+    their boxes are scaled to, the raw map in training and ``decode`` at inference."""
+
+    def __init__(self, anchors: list[tuple[float, float]], classes: int,
+                 net_size: tuple[int, int]):
+        super().__init__()
+        self.num_anchors, self.classes, self.net_size = len(anchors), classes, net_size
+        self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32),
+                             persistent=False)
+
+    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
+        if self.training:
+            return x
+        return self.decode(x)
+
+    def decode(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def grid(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Column and row of each cell (H, W) and the anchors' widths and heights
+        (1, A, 1, 1), in ``x``'s dtype."""
+        h, w = x.shape[2:]
+        gy, gx = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype),
+                                torch.arange(w, device=x.device, dtype=x.dtype), indexing="ij")
+        aw = self.anchors[:, 0].view(1, -1, 1, 1).to(x.dtype)
+        ah = self.anchors[:, 1].view(1, -1, 1, 1).to(x.dtype)
+        return gx, gy, aw, ah
+
+
 @register("region", head=True)
-class Region(DarknetLayer):
+class Region(_AnchoredHead):
     """``[region]``: YOLOv2's head.  Its ``l.output`` (forward_region_layer, CPU build)
     is the input transposed to cell-major order, (cells, anchors, 5 + C), with the
     logistic on the objectness and, with ``softmax=1``, the softmax over the classes;
@@ -131,25 +161,14 @@ class Region(DarknetLayer):
 
     def __init__(self, anchors: list[tuple[float, float]], classes: int, softmax: bool,
                  net_size: tuple[int, int] = (416, 416)):
-        super().__init__()
-        self.num_anchors, self.classes, self.softmax = len(anchors), classes, softmax
-        self.net_size = net_size
-        self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32),
-                             persistent=False)
-
-    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
-        if self.training:
-            return x
-        return self.decode(x)
+        super().__init__(anchors, classes, net_size)
+        self.softmax = softmax
 
     def decode(self, x: Tensor) -> Tensor:
         """(N, A*H*W, 5+C): cx, cy, w, h in input pixels, 1, and the class scores."""
         n, _, h, w = x.shape
         p = self.activate(x).reshape(n, h, w, self.num_anchors, -1).permute(0, 3, 1, 2, 4)
-        gy, gx = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype),
-                                torch.arange(w, device=x.device, dtype=x.dtype), indexing="ij")
-        aw = self.anchors[:, 0].view(1, -1, 1, 1).to(x.dtype)
-        ah = self.anchors[:, 1].view(1, -1, 1, 1).to(x.dtype)
+        gx, gy, aw, ah = self.grid(x)
         net_w, net_h = self.net_size
         boxes = torch.stack([(gx + torch.sigmoid(p[..., 0])) / w * net_w,
                              (gy + torch.sigmoid(p[..., 1])) / h * net_h,
@@ -175,7 +194,7 @@ class Region(DarknetLayer):
 
 
 @register("Gaussian_yolo", head=True)
-class GaussianYolo(DarknetLayer):
+class GaussianYolo(_AnchoredHead):
     """``[Gaussian_yolo]``: Gaussian YOLOv3's head, per anchor 9 + C maps: x, y, w, h each
     with its uncertainty (mu, sigma), then objectness and classes.  Its ``l.output``
     (forward_gaussian_yolo_layer) has the logistic on every sigma, on x and y (scaled by
@@ -196,25 +215,14 @@ class GaussianYolo(DarknetLayer):
 
     def __init__(self, anchors: list[tuple[float, float]], classes: int,
                  scale_x_y: float = 1.0, net_size: tuple[int, int] = (416, 416)):
-        super().__init__()
-        self.num_anchors, self.classes, self.scale_x_y = len(anchors), classes, scale_x_y
-        self.net_size = net_size
-        self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32),
-                             persistent=False)
-
-    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
-        if self.training:
-            return x
-        return self.decode(x)
+        super().__init__(anchors, classes, net_size)
+        self.scale_x_y = scale_x_y
 
     def decode(self, x: Tensor) -> Tensor:
         """(N, A*H*W, 5+C): cx, cy, w, h in input pixels, objectness, class scores."""
         n, _, h, w = x.shape
         p = self.activate(x).permute(0, 1, 3, 4, 2)  # N, A, H, W, 9+C
-        gy, gx = torch.meshgrid(torch.arange(h, device=x.device, dtype=x.dtype),
-                                torch.arange(w, device=x.device, dtype=x.dtype), indexing="ij")
-        aw = self.anchors[:, 0].view(1, -1, 1, 1).to(x.dtype)
-        ah = self.anchors[:, 1].view(1, -1, 1, 1).to(x.dtype)
+        gx, gy, aw, ah = self.grid(x)
         net_w, net_h = self.net_size
         boxes = torch.stack([(gx + p[..., 0]) / w * net_w, (gy + p[..., 2]) / h * net_h,
                              torch.exp(p[..., 4]) * aw, torch.exp(p[..., 6]) * ah], -1)
