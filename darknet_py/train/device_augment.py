@@ -180,6 +180,7 @@ class DeviceAugment:
         self.hsv_width = hsv_vector_width() if hsv_width is None else hsv_width
 
     def __call__(self, plans: PlanBatch) -> torch.Tensor:
+        spans = plans.piece[:, :3].tolist()  # read on the host: no device sync
         b = plans.to(self.device, non_blocking=True)
         w, h = b.size
         n = b.cuts.shape[0]
@@ -196,7 +197,7 @@ class DeviceAugment:
         v = torch.where(piece[5][q] > 0, w - 1 - v, v)
         rows = b.y_taps.permute(1, 0, 2).reshape(4, -1)[:, q * h + u]
         cols = b.x_taps.permute(1, 0, 2).reshape(4, -1)[:, q * w + v]
-        fill = self._mean_fill(b)[q]  # (n, h, w, 3)
+        fill = self._mean_fill(b, spans)[q]  # (n, h, w, 3)
         lines = []
         for r in (rows[0], rows[1]):
             a = self._pixels(b, q, piece, r, cols[0], fill)
@@ -210,10 +211,11 @@ class DeviceAugment:
         return out.to(torch.uint8).permute(0, 3, 1, 2).contiguous()
 
     @staticmethod
-    def _mean_fill(b: PlanBatch) -> torch.Tensor:
-        """(P, 3) int32: each piece's ``cv::mean`` as its crop is filled with it."""
+    def _mean_fill(b: PlanBatch, spans: list[list[int]]) -> torch.Tensor:
+        """(P, 3) int32: each piece's ``cv::mean`` as its crop is filled with it
+        (``spans``: each piece's offset, width and height in ``b.pixels``)."""
         means = []
-        for offset, width, height in b.piece[:, :3].tolist():
+        for offset, width, height in spans:
             image = b.pixels[offset: offset + width * height * 3].view(-1, 3)
             total = image.sum(0, dtype=torch.int64).double()
             means.append(torch.round(total * (1.0 / (width * height))))
