@@ -14,7 +14,9 @@ each and the ratio darknet-py / Darknet C (> 1: darknet-py is faster).
 
 With ``--device-augment DEVICE`` it also times the device pipeline in the same blocks: the
 workers' share per core (decode, draws, labels: ``PlannedDataset``) and the batched pixels
-on DEVICE (``DeviceAugment``, synchronized).  Usage:
+on DEVICE (``DeviceAugment``, synchronized).  With DEVICE ``cpu`` the pixel stage runs on
+the pinned core between the other blocks and slows them (caches, allocator): that checks
+the pipeline; its speed is measured on ``cuda``.  Usage:
 
     python benchmarks/loader.py [--darknet ../darknet-src/libdarknet.so] [--blocks 48]
                                 [--device-augment cuda]
