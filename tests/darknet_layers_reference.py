@@ -242,3 +242,21 @@ def conv_xnor(x: np.ndarray, weights: np.ndarray, size: int, stride: int,
                                 v += float(binary[n, ch, ky, kx]) * signs[ch, iy, ix]
                 out[n, oy, ox] = v
     return out
+
+
+def detection_candidates(predictions: list[float], side: int, num: int, classes: int,
+                         sqrt: bool, thresh: float) -> list[tuple]:
+    """get_detection_detections with w = h = 1 (relative boxes), in Darknet's order:
+    (x, y, w, h, objectness, probs)."""
+    out = []
+    for i in range(side * side):
+        row, col = i // side, i % side
+        for n in range(num):
+            scale = predictions[side * side * classes + i * num + n]
+            box_index = side * side * (classes + num) + (i * num + n) * 4
+            p = predictions[box_index: box_index + 4]
+            box = ((p[0] + col) / side, (p[1] + row) / side, p[2] ** (2 if sqrt else 1),
+                   p[3] ** (2 if sqrt else 1))
+            probs = [scale * predictions[i * classes + j] for j in range(classes)]
+            out.append(box + (scale, [v if v > thresh else 0.0 for v in probs]))
+    return out

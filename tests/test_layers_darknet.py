@@ -286,3 +286,30 @@ activation=linear
         fast = model.for_inference()(x)
     assert out.shape == (2, 10, 1, 1)
     torch.testing.assert_close(fast, out, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", RNG_CASES)
+def test_detection_head_candidates(case):
+    """YOLOv1's [detection] head: every box a candidate, as get_detection_detections."""
+    from darknet_py.infer import candidates, darknet_order
+
+    rng = np.random.default_rng(90 + case)
+    side, num, classes = int(rng.integers(1, 4)), int(rng.integers(1, 3)), int(rng.integers(1, 4))
+    sqrt, soft = case % 2, (case // 2) % 2
+    outputs = side * side * (5 * num + classes)
+    model = _model(f"[connected]\noutput={outputs}\nactivation=logistic\n\n[detection]\n"
+                   f"classes={classes}\ncoords=4\nnum={num}\nside={side}\nsqrt={sqrt}\n"
+                   f"softmax={soft}\n", 3, 8, 8)
+    x = _input(rng, 3, 8, 8)
+    flat = _outputs(model, x)[1].tolist()
+    expect = ref.detection_candidates(flat, side, num, classes, bool(sqrt), 0.2)
+    with torch.no_grad():
+        pred = model(torch.from_numpy(x[None]))[0][darknet_order(model.head_shapes)]
+    keep = [k for k, e in enumerate(expect) if e[4] > 0.2]  # the others have no score
+    boxes, obj, probs = candidates(pred, 0.2, (8, 8), (8, 8), letter_box=False)
+    assert len(obj) == len(keep)
+    np.testing.assert_allclose(boxes.numpy(), [expect[k][:4] for k in keep], rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(obj.numpy(), [expect[k][4] for k in keep], rtol=1e-6)
+    np.testing.assert_allclose(probs.numpy(), [expect[k][5] for k in keep], rtol=1e-5,
+                               atol=1e-7)

@@ -14,7 +14,7 @@ from .layers import DarknetLayer
 from .registry import BuildContext, Shape, register
 
 #: head kinds whose ``decode`` gives detection candidates (``model(x)`` in eval mode)
-DECODED_HEADS = ("yolo", "region", "Gaussian_yolo")
+DECODED_HEADS = ("yolo", "region", "Gaussian_yolo", "detection")
 
 
 @register("yolo", head=True)
@@ -249,8 +249,13 @@ class GaussianYolo(_AnchoredHead):
 @register("detection", head=True)
 class Detection(DarknetLayer):
     """``[detection]``: YOLOv1's head.  Its ``l.output`` (forward_detection_layer) is the
-    input, with ``softmax=1`` the softmax over each cell's classes; ``model(x)`` returns
-    it as (N, outputs): detections from ``[detection]`` heads are not implemented yet."""
+    input, with ``softmax=1`` the softmax over each cell's classes: per cell the class
+    probabilities, then ``num`` confidences, then ``num`` boxes.  In eval mode
+    ``model(x)`` gives its candidates as the other heads do (get_detection_detections):
+    box ``((col, row) + xy) / side`` and ``wh`` (squared with ``sqrt=1``), objectness the
+    box's confidence, classes the cell's probabilities.  The boxes are relative, as every
+    head's: Darknet multiplies them by the image size there and again when it draws
+    (a Darknet bug left out)."""
 
     @classmethod
     def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
@@ -260,19 +265,47 @@ class Detection(DarknetLayer):
             raise s.error(f"the layer before gives {inp.size} values, but side={s.side}, "
                           f"num={s.num}, coords={s.coords} and classes={s.classes} need "
                           f"side*side*((1+coords)*num+classes)={expected}", "classes")
-        return cls(s.side * s.side, s.classes, bool(s.softmax)), inp
+        if s.coords != 4:
+            raise s.error(f"coords={s.coords} is not supported by darknet-py (4 is)", "coords")
+        return cls(s.side, s.num, s.classes, bool(s.softmax), bool(s.sqrt),
+                   (ctx.net_w, ctx.net_h)), inp
 
-    def __init__(self, locations: int, classes: int, softmax: bool):
+    def __init__(self, side: int, num: int, classes: int, softmax: bool, sqrt: bool,
+                 net_size: tuple[int, int] = (448, 448)):
         super().__init__()
-        self.locations, self.classes, self.softmax = locations, classes, softmax
+        self.side, self.num_anchors, self.classes = side, num, classes
+        self.softmax, self.sqrt, self.net_size = softmax, sqrt, net_size
+
+    def head_shape(self, shape: Shape) -> tuple[int, int, int]:
+        return self.num_anchors, self.side, self.side
 
     def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
-        return self.darknet_output(x, x)
+        if self.training:
+            return x
+        return self.decode(x)
+
+    def decode(self, x: Tensor) -> Tensor:
+        """(N, num*side*side, 5+C) in (box, row, column) order: cx, cy, w, h in input
+        pixels, the box's confidence, the cell's class probabilities."""
+        flat = self.darknet_output(x, x)
+        n, cells, k, c = x.shape[0], self.side * self.side, self.num_anchors, self.classes
+        probs = flat[:, : cells * c].reshape(n, 1, cells, c).expand(n, k, cells, c)
+        scale = flat[:, cells * c: cells * (c + k)].reshape(n, cells, k).transpose(1, 2)
+        boxes = flat[:, cells * (c + k):].reshape(n, cells, k, 4).transpose(1, 2)
+        i = torch.arange(cells, device=x.device, dtype=x.dtype)
+        col, row = i % self.side, torch.div(i, self.side, rounding_mode="floor")
+        wh = boxes[..., 2:] ** 2 if self.sqrt else boxes[..., 2:]
+        net_w, net_h = self.net_size
+        out = torch.cat([((boxes[..., 0] + col) / self.side * net_w).unsqueeze(-1),
+                         ((boxes[..., 1] + row) / self.side * net_h).unsqueeze(-1),
+                         wh[..., :1] * net_w, wh[..., 1:] * net_h, scale.unsqueeze(-1),
+                         probs], -1)
+        return out.reshape(n, k * cells, 5 + c)
 
     def darknet_output(self, x: Tensor, y: Tensor) -> Tensor:
         flat = x.reshape(x.shape[0], -1)
         if not self.softmax:
             return flat
-        k = self.locations * self.classes
-        probs = torch.softmax(flat[:, :k].reshape(-1, self.locations, self.classes), -1)
+        k = self.side * self.side * self.classes
+        probs = torch.softmax(flat[:, :k].reshape(-1, self.side * self.side, self.classes), -1)
         return torch.cat([probs.reshape(-1, k), flat[:, k:]], 1)

@@ -126,8 +126,12 @@ class LayersDescribed(CfgDescribed):
     @property
     def head_shapes(self) -> list[tuple[int, int, int]]:
         """(anchors, rows, columns) of each detection head, in cfg order."""
-        return [(self.layers[i].num_anchors, self.shapes[i].h, self.shapes[i].w)
-                for i in self.head_indices]
+        shapes = []
+        for i in self.head_indices:
+            layer, shape = self.layers[i], self.shapes[i]
+            shapes.append(layer.head_shape(shape) if hasattr(layer, "head_shape")
+                          else (layer.num_anchors, shape.h, shape.w))
+        return shapes
 
 
 class Darknet(LayersDescribed, nn.Module):
