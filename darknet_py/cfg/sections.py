@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import classify, recurrent, yolov2  # noqa: F401  (each registers its sections)
+from . import basic, classify, recurrent, yolov2  # noqa: F401  (each registers its sections)
 from .base import (ACTIVATIONS, FLT_MAX, SECTION_TYPES, FieldInfo, LayerSection,  # noqa: F401
                    Option, Section)
 from .layers import (ConvolutionalSection, MaxpoolSection, RouteSection, SamSection,  # noqa: F401

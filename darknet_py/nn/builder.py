@@ -13,7 +13,8 @@ from torch import nn
 from ..cfg import Cfg
 from ..cfg.net import MAX_SIZE
 from ..errors import CfgError
-from . import attention, classify, heads, layers, pooling, recurrent, yolov2  # noqa: F401  (each registers its kinds)
+# each module registers its kinds
+from . import attention, basic, classify, heads, layers, pooling, recurrent, yolov2  # noqa: F401
 from .registry import HEAD_KINDS, LAYER_KINDS, MAX_ELEMENTS, BuildContext, Shape
 
 __all__ = ["BuildContext", "LAYER_KINDS", "Shape", "build_layers"]
