@@ -17,6 +17,16 @@ from .registry import BuildContext, Shape, register
 DECODED_HEADS = ("yolo", "region", "Gaussian_yolo", "detection")
 
 
+def _check_filters(s, inp: Shape, coords: int) -> None:
+    """A one-line error unless the layer before has (classes + coords) filters per masked
+    anchor."""
+    expected = len(s.mask) * (s.classes + coords)
+    if inp.c != expected:
+        raise s.error(f"the layer before has filters={inp.c}, but classes={s.classes} and "
+                      f"{len(s.mask)} masked anchors need filters=(classes+{coords})*"
+                      f"{len(s.mask)}={expected}", "classes")
+
+
 @register("yolo", head=True)
 class Yolo(DarknetLayer):
     """``[yolo]``: a detection head.
@@ -47,11 +57,7 @@ class Yolo(DarknetLayer):
     @classmethod
     def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
         inp = ctx.previous
-        expected = len(s.mask) * (s.classes + 5)
-        if inp.c != expected:
-            raise s.error(f"the layer before has filters={inp.c}, but classes={s.classes} and "
-                          f"{len(s.mask)} masked anchors need filters=(classes+5)*"
-                          f"{len(s.mask)}={expected}", "classes")
+        _check_filters(s, inp, 5)
         module = cls(s.masked_anchors, s.classes, (ctx.net_w, ctx.net_h), s.scale_x_y,
                      bool(s.new_coords), (inp.w, inp.h))
         return module, inp
@@ -206,11 +212,7 @@ class GaussianYolo(_AnchoredHead):
     @classmethod
     def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
         inp = ctx.previous
-        expected = len(s.mask) * (s.classes + 9)
-        if inp.c != expected:
-            raise s.error(f"the layer before has filters={inp.c}, but classes={s.classes} and "
-                          f"{len(s.mask)} masked anchors need filters=(classes+9)*"
-                          f"{len(s.mask)}={expected}", "classes")
+        _check_filters(s, inp, 9)
         return cls(s.masked_anchors, s.classes, s.scale_x_y, (ctx.net_w, ctx.net_h)), inp
 
     def __init__(self, anchors: list[tuple[float, float]], classes: int,
