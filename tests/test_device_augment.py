@@ -58,7 +58,7 @@ def test_rgb_to_hsv_is_opencvs_on_every_colour():
 
 
 def test_hsv_to_rgb_follows_opencvs_vector_and_scalar_code():
-    hsv = _all_colours()[:, :255]  # rows of 255: a vector part and a scalar tail
+    hsv = _all_colours()[::4, :255]  # rows of 255: a vector part and a scalar tail
     expect = cv2.cvtColor(np.ascontiguousarray(hsv), cv2.COLOR_HSV2RGB).astype(np.int32)
     width = hsv_vector_width()
     column = torch.arange(255).view(1, 255)
