@@ -12,6 +12,7 @@ import torch
 from ..image import load_image, resize_image
 from ..image.decode import DEFAULT_DECODER
 from ..nn.model import Darknet, module_device
+from .detector import inference_model
 
 
 def classifier_input(image: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -44,16 +45,11 @@ def top_k(values: Sequence[float], k: int) -> list[int]:
 def classify(model: Darknet, image: str | np.ndarray,
              decoder: str = DEFAULT_DECODER) -> torch.Tensor:
     """The network's output for one image (path, or RGB float32 array), flattened:
-    ``network_predict`` on the ``classifier_input``.  Runs a copy in eval mode where the
-    model is in train mode; the model is not changed."""
+    ``network_predict`` on the ``classifier_input``.  The model is used as it is when in
+    eval mode in float32, else an eval-mode copy (``inference_model``); it is not changed."""
     rgb = load_image(image, decoder) if isinstance(image, str) else image
     x = classifier_input(rgb, model.width, model.height)
-    net = model if not model.training else _eval_copy(model)
-    tensor = torch.from_numpy(x.transpose(2, 0, 1)[None].copy()).to(module_device(model))
+    device = module_device(model)
+    net = inference_model(model, device, torch.float32)
+    tensor = torch.from_numpy(x.transpose(2, 0, 1)[None].copy()).to(device)
     return net(tensor).reshape(-1).float().cpu()
-
-
-def _eval_copy(model: Darknet) -> Darknet:
-    import copy
-
-    return copy.deepcopy(model).eval()

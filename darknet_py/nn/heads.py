@@ -1,4 +1,5 @@
-"""Detection heads: ``[yolo]`` (and the heads of other dialects as they come).
+"""Detection heads: ``[yolo]``, ``[region]`` (YOLOv2), ``[Gaussian_yolo]`` and
+``[detection]`` (YOLOv1).
 
 A head's output is never read by another layer; in eval mode ``model(x)`` concatenates the
 decoded heads.
@@ -27,8 +28,27 @@ def _check_filters(s, inp: Shape, coords: int) -> None:
                       f"{len(s.mask)}={expected}", "classes")
 
 
+class _Head(DarknetLayer):
+    """What every detection head does: the raw map in training (the loss reads it), its
+    ``decode``d candidates at inference, and ``activate`` as Darknet's ``l.output``."""
+
+    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
+        if self.training:
+            return x
+        return self.decode(x)
+
+    def decode(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def activate(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def darknet_output(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.activate(x).reshape(x.shape[0], -1)  # forward_*_layer's l.output
+
+
 @register("yolo", head=True)
-class Yolo(DarknetLayer):
+class Yolo(_Head):
     """``[yolo]``: a detection head.
 
     In training mode it returns its input (the raw map the loss reads).  In eval
@@ -61,14 +81,6 @@ class Yolo(DarknetLayer):
         module = cls(s.masked_anchors, s.classes, (ctx.net_w, ctx.net_h), s.scale_x_y,
                      bool(s.new_coords), (inp.w, inp.h))
         return module, inp
-
-    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
-        if self.training:
-            return x
-        return self.decode(x)
-
-    def darknet_output(self, x: Tensor, y: Tensor) -> Tensor:
-        return self.activate(x).reshape(x.shape[0], -1)  # forward_yolo_layer's l.output
 
     def activate(self, x: Tensor) -> Tensor:
         """Darknet's ``l.output`` of this layer, shaped (N, A, 5+C, H, W)."""
@@ -112,9 +124,9 @@ class Yolo(DarknetLayer):
                 f"new_coords={int(self.new_coords)}")
 
 
-class _AnchoredHead(DarknetLayer):
+class _AnchoredHead(_Head):
     """What ``[region]`` and ``[Gaussian_yolo]`` share: anchors, classes, the network size
-    their boxes are scaled to, the raw map in training and ``decode`` at inference."""
+    their boxes are scaled to, and their grid."""
 
     def __init__(self, anchors: list[tuple[float, float]], classes: int,
                  net_size: tuple[int, int]):
@@ -122,14 +134,6 @@ class _AnchoredHead(DarknetLayer):
         self.num_anchors, self.classes, self.net_size = len(anchors), classes, net_size
         self.register_buffer("anchors", torch.tensor(anchors, dtype=torch.float32),
                              persistent=False)
-
-    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
-        if self.training:
-            return x
-        return self.decode(x)
-
-    def decode(self, x: Tensor) -> Tensor:
-        raise NotImplementedError
 
     def grid(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Column and row of each cell (H, W) and the anchors' widths and heights
@@ -147,8 +151,7 @@ class Region(_AnchoredHead):
     """``[region]``: YOLOv2's head.  Its ``l.output`` (forward_region_layer, CPU build)
     is the input transposed to cell-major order, (cells, anchors, 5 + C), with the
     logistic on the objectness and, with ``softmax=1``, the softmax over the classes;
-    x, y, w, h stay raw (``get_region_box`` activates them).  ``model(x)`` returns that
-    In eval mode ``model(x)`` gives its candidates as ``[yolo]``'s do (anchor, row,
+    x, y, w, h stay raw (``get_region_box`` activates them).  In eval mode ``model(x)`` gives its candidates as ``[yolo]``'s do (anchor, row,
     column order), decoded as ``custom_get_region_detections``: every cell and anchor is
     a candidate with objectness 1; boxes ``((col, row) + logistic(t)) / grid`` and
     ``exp(t) * anchor / grid`` (anchors in grid cells), class scores
@@ -191,9 +194,6 @@ class Region(_AnchoredHead):
         parts = [p[..., :4], torch.sigmoid(p[..., 4:5])]
         parts.append(torch.softmax(p[..., 5:], -1) if self.softmax else p[..., 5:])
         return torch.cat(parts, -1)
-
-    def darknet_output(self, x: Tensor, y: Tensor) -> Tensor:
-        return self.activate(x).reshape(x.shape[0], -1)
 
     def extra_repr(self) -> str:
         return f"anchors={self.anchors.tolist()}, classes={self.classes}"
@@ -244,12 +244,9 @@ class GaussianYolo(_AnchoredHead):
                  sig[:, :, 5:6], p[:, :, 6:7], sig[:, :, 7:]]
         return torch.cat(parts, 2)
 
-    def darknet_output(self, x: Tensor, y: Tensor) -> Tensor:
-        return self.activate(x).reshape(x.shape[0], -1)
-
 
 @register("detection", head=True)
-class Detection(DarknetLayer):
+class Detection(_Head):
     """``[detection]``: YOLOv1's head.  Its ``l.output`` (forward_detection_layer) is the
     input, with ``softmax=1`` the softmax over each cell's classes: per cell the class
     probabilities, then ``num`` confidences, then ``num`` boxes.  In eval mode
@@ -281,15 +278,10 @@ class Detection(DarknetLayer):
     def head_shape(self, shape: Shape) -> tuple[int, int, int]:
         return self.num_anchors, self.side, self.side
 
-    def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
-        if self.training:
-            return x
-        return self.decode(x)
-
     def decode(self, x: Tensor) -> Tensor:
         """(N, num*side*side, 5+C) in (box, row, column) order: cx, cy, w, h in input
         pixels, the box's confidence, the cell's class probabilities."""
-        flat = self.darknet_output(x, x)
+        flat = self.activate(x)
         n, cells, k, c = x.shape[0], self.side * self.side, self.num_anchors, self.classes
         probs = flat[:, : cells * c].reshape(n, 1, cells, c).expand(n, k, cells, c)
         scale = flat[:, cells * c: cells * (c + k)].reshape(n, cells, k).transpose(1, 2)
@@ -304,7 +296,8 @@ class Detection(DarknetLayer):
                          probs], -1)
         return out.reshape(n, k * cells, 5 + c)
 
-    def darknet_output(self, x: Tensor, y: Tensor) -> Tensor:
+    def activate(self, x: Tensor) -> Tensor:
+        """(N, outputs): Darknet's ``l.output`` at inference."""
         flat = x.reshape(x.shape[0], -1)
         if not self.softmax:
             return flat

@@ -38,8 +38,8 @@ class LayerPlan:
 
     keep: tuple[bool, ...]
     release: tuple[tuple[int, ...], ...]
-    yolo: tuple[bool, ...]
-    output: int = -1  # without [yolo] heads: the layer whose output ``run`` returns
+    head: tuple[bool, ...]
+    output: int = -1  # without heads: the layer whose output ``run`` returns
 
     @classmethod
     def of(cls, modules: list[nn.Module]) -> LayerPlan:
@@ -62,14 +62,14 @@ class LayerPlan:
         without them, the network's output (``output``) alone."""
         outputs: list[Tensor | None] = []
         heads: list[Tensor] = []
-        headless = not any(self.yolo)
-        for k, (layer, keep, release, is_yolo) in enumerate(zip(layers, self.keep,
-                                                                self.release, self.yolo)):
+        headless = not any(self.head)
+        for k, (layer, keep, release, is_head) in enumerate(zip(layers, self.keep,
+                                                                self.release, self.head)):
             x = layer(x, outputs)
             outputs.append(x if keep else None)
             for i in release:
                 outputs[i] = None
-            if is_yolo or (headless and k == self.output):
+            if is_head or (headless and k == self.output):
                 heads.append(x)
         return heads
 
@@ -116,7 +116,7 @@ class LayersDescribed(CfgDescribed):
     @property
     def head_indices(self) -> list[int]:
         """Layer indices of the detection heads, in cfg order."""
-        return [i for i, y in enumerate(self.plan.yolo) if y]
+        return [i for i, y in enumerate(self.plan.head) if y]
 
     @property
     def yolo_indices(self) -> list[int]:

@@ -155,16 +155,26 @@ class DetectionDataset(torch.utils.data.Dataset):
     def _mosaic(self, draws: SampleDraws, w: int, h: int):
         """Four pieces around the cut, each showing the part nearest its corner."""
         out = np.zeros((h, w, 3), np.uint8)
-        labels = np.zeros((0, 5), F32)
+        pieces, windows, labels = self.mosaic_layout(draws, w, h)
+        for p, win in zip(pieces, windows):
+            out[win.y0:win.y1, win.x0:win.x1] = p.pixels(w, h, win.source)
+        return out, labels
+
+    def mosaic_layout(self, draws: SampleDraws, w: int, h: int
+                      ) -> tuple[list[Piece], list[Window], np.ndarray]:
+        """A mosaic sample before its pixels: its four pieces, where each shows, and the
+        labels (``blend_truth_mosaic``, ``max_boxes`` in all)."""
+        pieces, windows, labels = [], [], np.zeros((0, 5), F32)
         for k in range(4):
             p = self.prepare(draws, k, w, h)
             win = mosaic_window(p, k, w, h, draws.cut_x, draws.cut_y)
-            out[win.y0:win.y1, win.x0:win.x1] = p.pixels(w, h, win.source)
             room = self.augment.max_boxes - len(labels)
             labels = np.concatenate([labels, mosaic_truth(p.truth[:room], k, w, h,
                                                           draws.cut_x, draws.cut_y,
                                                           win.shifts)])
-        return out, labels
+            pieces.append(p)
+            windows.append(win)
+        return pieces, windows, labels
 
 
 @dataclass(frozen=True)

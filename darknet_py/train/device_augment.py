@@ -30,7 +30,7 @@ import torch
 
 from ..errors import DarknetError
 from ..image.opencv8 import hsv8_to_rgb, resize_vertical, rgb_to_hsv8, scale_round
-from .dataset import Augment, DetectionDataset, Window, mosaic_window, mosaic_truth
+from .dataset import Augment, DetectionDataset, Window
 from .draws import F32, MOSAIC, draw_sample
 
 COEF_BITS = 11  # OpenCV's INTER_RESIZE_COEF_BITS
@@ -99,16 +99,7 @@ class PlannedDataset(DetectionDataset):
             p = self.prepare(draws, 0, w, h)
             return SamplePlan([p.image], [p.crop], [p.draws], [Window.whole(w, h)], (w, h),
                               p.truth.astype(F32), (w, h))
-        pieces, windows, labels = [], [], np.zeros((0, 5), F32)
-        for k in range(4):
-            p = self.prepare(draws, k, w, h)
-            win = mosaic_window(p, k, w, h, draws.cut_x, draws.cut_y)
-            room = self.augment.max_boxes - len(labels)
-            labels = np.concatenate([labels, mosaic_truth(p.truth[:room], k, w, h,
-                                                          draws.cut_x, draws.cut_y,
-                                                          win.shifts)])
-            pieces.append(p)
-            windows.append(win)
+        pieces, windows, labels = self.mosaic_layout(draws, w, h)
         return SamplePlan([p.image for p in pieces], [p.crop for p in pieces],
                           [p.draws for p in pieces], windows, (draws.cut_x, draws.cut_y),
                           labels.astype(F32), (w, h))
@@ -127,15 +118,17 @@ class PlanBatch:
     cuts: torch.Tensor  # int64 (B, 2): the mosaic cut (w, h without mosaic)
     size: tuple[int, int]  # (w, h)
 
+    def _map(self, fn) -> PlanBatch:
+        """A copy with ``fn`` applied to every tensor field."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return PlanBatch(**{k: fn(v) if isinstance(v, torch.Tensor) else v
+                            for k, v in values.items()})
+
     def pin_memory(self) -> PlanBatch:
-        return PlanBatch(**{f.name: (getattr(self, f.name).pin_memory()
-                                     if isinstance(getattr(self, f.name), torch.Tensor)
-                                     else getattr(self, f.name)) for f in fields(self)})
+        return self._map(lambda t: t.pin_memory())
 
     def to(self, device, non_blocking: bool = False) -> PlanBatch:
-        return PlanBatch(**{f.name: (getattr(self, f.name).to(device, non_blocking=non_blocking)
-                                     if isinstance(getattr(self, f.name), torch.Tensor)
-                                     else getattr(self, f.name)) for f in fields(self)})
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
 
 
 def collate_plans(batch: list[SamplePlan]) -> tuple[PlanBatch, torch.Tensor]:
@@ -198,10 +191,11 @@ class DeviceAugment:
         rows = b.y_taps.permute(1, 0, 2).reshape(4, -1)[:, q * h + u]
         cols = b.x_taps.permute(1, 0, 2).reshape(4, -1)[:, q * w + v]
         fill = self._mean_fill(b, spans)[q]  # (n, h, w, 3)
+        where = [piece[j][q] for j in range(5)]  # each pixel's piece: offset, size, crop
         lines = []
         for r in (rows[0], rows[1]):
-            a = self._pixels(b, q, piece, r, cols[0], fill)
-            c = self._pixels(b, q, piece, r, cols[1], fill)
+            a = self._pixels(b, where, r, cols[0], fill)
+            c = self._pixels(b, where, r, cols[1], fill)
             lines.append(a * cols[2].unsqueeze(-1) + c * cols[3].unsqueeze(-1))
         out = resize_vertical(lines[0], lines[1], rows[2].unsqueeze(-1), rows[3].unsqueeze(-1))
         hsv = piece[6][q] > 0
@@ -222,10 +216,11 @@ class DeviceAugment:
         return torch.stack(means).clamp(0, 255).to(torch.int32)
 
     @staticmethod
-    def _pixels(b: PlanBatch, q, piece, row, col, fill) -> torch.Tensor:
+    def _pixels(b: PlanBatch, where: list[torch.Tensor], row, col, fill) -> torch.Tensor:
         """(n, h, w, 3) int32 pixels of the crops at crop ``row`` and ``col``: the image's,
-        or its mean colour outside it."""
-        offset, width, height, left, top = (piece[j][q] for j in range(5))
+        or its mean colour outside it (``where``: each output pixel's image offset, width,
+        height and crop left, top)."""
+        offset, width, height, left, top = where
         r, c = row + top, col + left
         inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)
         index = offset + (r.clamp(min=0).minimum(height - 1) * width

@@ -29,12 +29,11 @@ from ..ops.boxes import box_iou
 log = logging.getLogger(__name__)
 
 
-def _boxes(p: Tensor, anchors: Tensor, w: int, h: int) -> Tensor:
-    """get_region_box for (H*W, A, 5+C) output ``p``: (H*W, A, 4) relative boxes."""
-    cells = torch.arange(h * w, device=p.device)
-    col, row = (cells % w).to(p.dtype), torch.div(cells, w, rounding_mode="floor").to(p.dtype)
-    return torch.stack([(col[:, None] + torch.sigmoid(p[..., 0])) / w,
-                        (row[:, None] + torch.sigmoid(p[..., 1])) / h,
+def _boxes(p: Tensor, anchors: Tensor, col: Tensor, row: Tensor, w: int, h: int) -> Tensor:
+    """get_region_box for (H*W, A, 5+C) output ``p`` with each cell's (H*W, 1) column and
+    row: (H*W, A, 4) relative boxes."""
+    return torch.stack([(col + torch.sigmoid(p[..., 0])) / w,
+                        (row + torch.sigmoid(p[..., 1])) / h,
                         torch.exp(p[..., 2]) * anchors[:, 0] / w,
                         torch.exp(p[..., 3]) * anchors[:, 1] / h], -1)
 
@@ -61,12 +60,15 @@ def region_deltas(layer: Region, section: RegionSection, x: Tensor, truths: list
     out = layer.activate(x).reshape(n, h * w, a, -1)  # Darknet's l.output
     delta = torch.zeros_like(out)
     anchors = layer.anchors.to(x.dtype)
+    cells = torch.arange(h * w, device=x.device)
+    col = (cells % w).to(x.dtype)[:, None]
+    row = torch.div(cells, w, rounding_mode="floor").to(x.dtype)[:, None]
     for b in range(n):
         p, d = out[b], delta[b]
         rows = _truth_rows(truths[b], s.classes)
         obj = p[..., 4]
         grad = (1 - obj) * obj  # logistic_gradient
-        boxes = _boxes(p, anchors, w, h)
+        boxes = _boxes(p, anchors, col, row, w, h)
         best = (box_iou(boxes[:, :, None], rows[None, None, :, :4]).amax(-1) if len(rows)
                 else torch.zeros_like(obj))
         if s.classfix == -1:
@@ -75,9 +77,6 @@ def region_deltas(layer: Region, section: RegionSection, x: Tensor, truths: list
             d[..., 4] = torch.where(best > s.thresh, torch.zeros_like(obj),
                                     s.noobject_scale * ((0 - obj) * grad))
         if seen < 12800:
-            cells = torch.arange(h * w, device=x.device)
-            col = (cells % w).to(x.dtype)[:, None]
-            row = torch.div(cells, w, rounding_mode="floor").to(x.dtype)[:, None]
             prior = torch.stack([((col + .5) / w).expand(-1, a), ((row + .5) / h).expand(-1, a),
                                  (anchors[:, 0] / w).expand(h * w, -1),
                                  (anchors[:, 1] / h).expand(h * w, -1)], -1)
