@@ -110,3 +110,19 @@ def test_valid_prints_darknets_running_accuracy(tmp_path, capsys):
     assert main(["classifier", "valid", str(data), str(cfg), str(weights)]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if "top 1" in ln]
     assert lines == DARKNET_VALID
+
+
+def test_a_bad_top_in_the_data_file_is_one_line(tmp_path, capsys):
+    data = tmp_path / "c.data"
+    (tmp_path / "names.txt").write_text("a\nb\n")
+    data.write_text(f"classes=2\nnames={tmp_path / 'names.txt'}\ntop=five\n")
+    cfg = tmp_path / "tiny.cfg"
+    cfg.write_text("[net]\nwidth=8\nheight=8\nchannels=3\n\n[avgpool]\n\n[connected]\n"
+                   "output=2\nactivation=linear\n\n[softmax]\n")
+    from darknet_py import Darknet
+
+    Darknet(cfg).save_weights(tmp_path / "tiny.weights")
+    assert main(["classifier", "predict", str(data), str(cfg), str(tmp_path / "tiny.weights"),
+                 str(tmp_path / "x.jpg")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "top='five' must be a whole number" in err[0]

@@ -44,7 +44,7 @@ def classifier_predict(data, cfg, weights, images, top, decoder):
     if classes != outputs and last in ("softmax", "cost"):
         raise DataError(f"{config.path}: classes={classes}, but the cfg's last layer gives "
                         f"{outputs} values")
-    top = min(top or int(config.get("top", "1")), classes)
+    top = min(top or config.count("top", 1), classes)
     for image in image_paths(images):
         start = time.perf_counter()
         probs = classify(model, image, decoder)
@@ -75,5 +75,5 @@ def classifier_valid(data, cfg, weights, decoder):
     images = config.image_list("valid", "train")
     click.echo(" TOP calculation...")
     for line in validate_classifier(model, images, labels, classes,
-                                    int(config.get("top", "1")), decoder):
+                                    config.count("top", 1), decoder):
         click.echo(line.line())

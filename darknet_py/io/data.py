@@ -29,11 +29,16 @@ class DataConfig:
 
     @property
     def classes(self) -> int | None:
-        value = self.options.get("classes")
+        return self.count("classes")
+
+    def count(self, key: str, default: int | None = None) -> int | None:
+        """A whole-number key of at least 1 (``classes=``, ``top=``), else ``default``; any
+        other value is a one-line ``DataError``."""
+        value = self.options.get(key)
         if value is None:
-            return None
+            return default
         if not _INT.fullmatch(value.strip()) or int(value) < 1:
-            raise DataError(f"{self.path}: classes={value!r} must be a whole number of at "
+            raise DataError(f"{self.path}: {key}={value!r} must be a whole number of at "
                             "least 1")
         return int(value)
 
