@@ -29,7 +29,6 @@ def build_layers(cfg: Cfg, width: int | None = None,
         raise CfgError(f"network size {net_w}x{net_h}: width and height must be 1 to "
                        f"{MAX_SIZE}", cfg.path)
     ctx = BuildContext(net_h, net_w, Shape(cfg.net.channels, net_h, net_w))
-    modules: list[nn.Module] = []
     for section in cfg.layers:
         if ctx.kinds and ctx.kinds[-1] in HEAD_KINDS and section.kind != "route":
             raise section.error(f"a [{section.kind}] cannot follow a [{ctx.kinds[-1]}] layer;"
@@ -41,8 +40,7 @@ def build_layers(cfg: Cfg, width: int | None = None,
         if shape.size > MAX_ELEMENTS:
             raise section.error(f"output {shape.c}x{shape.h}x{shape.w} is more than "
                                 f"{MAX_ELEMENTS:,} values per image")
-        modules.append(module)
         ctx.modules.append(module)
         ctx.shapes.append(shape)
         ctx.kinds.append(section.kind)
-    return modules, ctx.shapes
+    return ctx.modules, ctx.shapes

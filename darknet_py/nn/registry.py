@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from ..cfg import LayerSection
 
 MAX_ELEMENTS = 2 ** 28  # values of one layer's weights or one image's output
@@ -42,7 +44,7 @@ class BuildContext:
     input: Shape
     shapes: list[Shape] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
-    modules: list = field(default_factory=list)  # the modules built so far
+    modules: list[nn.Module] = field(default_factory=list)  # the modules built so far
 
     @property
     def previous(self) -> Shape:
