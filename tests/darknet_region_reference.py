@@ -62,19 +62,42 @@ def delta_region_box(truth, x, biases, n, index, i, j, w, h, delta, scale):
     return iou
 
 
-def region_delta(x, truths, w, h, n, classes, biases, opts, seen):
+def delta_region_class(output, delta, index, class_id, classes, scale, avg_cat, focal_loss):
+    """delta_region_class without a softmax tree."""
+    if focal_loss:
+        alpha = 0.5
+        pt = output[index + class_id] + 0.000000000000001
+        grad = -(1 - pt) * (2 * pt * math.log(pt) + pt - 1)
+        for c in range(classes):
+            delta[index + c] = scale * ((1 if c == class_id else 0) - output[index + c])
+            delta[index + c] *= alpha * grad
+            if c == class_id:
+                avg_cat[0] += output[index + c]
+        return
+    for c in range(classes):
+        delta[index + c] = scale * ((1 if c == class_id else 0) - output[index + c])
+        if c == class_id:
+            avg_cat[0] += output[index + c]
+
+
+def region_delta(x, truths, w, h, n, classes, biases, opts, seen, figures=None):
     """``l.delta`` in the input's layout for raw input ``x`` (flat, C x H x W) and truth
     rows (x, y, w, h, class).  ``opts``: softmax, thresh, classfix, noobject_scale,
-    object_scale, class_scale, coord_scale, rescore, bias_match."""
+    object_scale, class_scale, coord_scale, rescore, bias_match, focal_loss.  ``figures``
+    (a dict), if given, gets the sums Darknet prints: iou, recall, cat, obj, anyobj,
+    count, class_count."""
     size = 5 + classes
     out = forward_output(x, w, h, n, classes, opts["softmax"])
     delta = [0.0] * len(out)
+    focal = opts.get("focal_loss", 0)
+    avg_cat = [0.0]
+    sums = {"iou": 0.0, "recall": 0, "obj": 0.0, "anyobj": 0.0, "count": 0, "class_count": 0}
     for j in range(h):
         for i in range(w):
             for k in range(n):
                 index = size * (j * w * n + i * n + k)
                 pred = region_box(out, biases, k, index, i, j, w, h)
-                best_iou = 0
+                best_iou, best_class_id = 0, -1
                 for t in truths:
                     if int(t[4]) >= classes:
                         continue
@@ -82,14 +105,20 @@ def region_delta(x, truths, w, h, n, classes, biases, opts, seen):
                         break
                     iou = box_iou(pred, t[:4])
                     if iou > best_iou:
-                        best_iou = iou
+                        best_iou, best_class_id = iou, int(t[4])
                 obj = out[index + 4]
+                sums["anyobj"] += obj
                 delta[index + 4] = opts["noobject_scale"] * ((0 - obj) * ((1 - obj) * obj))
                 if opts["classfix"] == -1:
                     delta[index + 4] = opts["noobject_scale"] * ((best_iou - obj)
                                                                  * ((1 - obj) * obj))
                 elif best_iou > opts["thresh"]:
                     delta[index + 4] = 0
+                    if opts["classfix"] > 0:
+                        scale = opts["class_scale"] * (obj if opts["classfix"] == 2 else 1)
+                        delta_region_class(out, delta, index + 5, best_class_id, classes,
+                                           scale, avg_cat, focal)
+                        sums["class_count"] += 1
                 if seen < 12800:
                     prior = ((i + .5) / w, (j + .5) / h, biases[2 * k] / w,
                              biases[2 * k + 1] / h)
@@ -112,12 +141,18 @@ def region_delta(x, truths, w, h, n, classes, biases, opts, seen):
                 best_index, best_iou, best_n = index, iou, k
         iou = delta_region_box(t[:4], out, biases, best_n, best_index, i, j, w, h, delta,
                                opts["coord_scale"])
+        sums["recall"] += iou > .5
+        sums["iou"] += iou
         obj = out[best_index + 4]
+        sums["obj"] += obj
         target = iou if opts["rescore"] else 1
         delta[best_index + 4] = opts["object_scale"] * (target - obj) * ((1 - obj) * obj)
-        for c in range(classes):
-            delta[best_index + 5 + c] = opts["class_scale"] * (
-                (1 if c == int(t[4]) else 0) - out[best_index + 5 + c])
+        delta_region_class(out, delta, best_index + 5, int(t[4]), classes,
+                           opts["class_scale"], avg_cat, focal)
+        sums["count"] += 1
+        sums["class_count"] += 1
+    if figures is not None:
+        figures.update(sums, cat=avg_cat[0])
     layers, cells = size * n, w * h  # flatten(l.delta, w*h, size*n, batch, 0)
     back = [0.0] * len(delta)
     for c in range(layers):

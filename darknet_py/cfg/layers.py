@@ -314,7 +314,7 @@ class GaussianYoloSection(YoloSection):
     kind: ClassVar[str] = "Gaussian_yolo"
     STRUCTURAL: ClassVar[tuple[str, ...]] = ("classes", "num", "mask", "anchors", "scale_x_y")
 
-    uc_normalizer: float = field(default=1.0, metadata=unimplemented("training"))
+    uc_normalizer: float = 1.0
     yolo_point: str = field(default="center", metadata=choices("center", "left_top",
                                                                 "right_bottom"))
 

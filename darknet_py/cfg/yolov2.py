@@ -50,22 +50,22 @@ class RegionSection(LayerSection):
     max: int = 200
     anchors: list[float] | None = None
     softmax: int = 0
-    log: int = field(default=0, metadata=unimplemented("training"))
-    sqrt: int = field(default=0, metadata=unimplemented("training"))
-    focal_loss: int = field(default=0, metadata=unimplemented("training"))
+    log: int = 0  # log, sqrt, absolute and mask_scale: parse_region reads them, and
+    sqrt: int = 0  # forward_region_layer uses none of them
+    focal_loss: int = 0
     jitter: float = 0.2
     resize: float = 1.0
-    rescore: int = field(default=0, metadata=unimplemented("training"))
-    thresh: float = field(default=0.5, metadata=unimplemented("training"))
-    classfix: int = field(default=0, metadata=unimplemented("training"))
-    absolute: int = field(default=0, metadata=unimplemented("training"))
+    rescore: int = 0
+    thresh: float = 0.5
+    classfix: int = 0
+    absolute: int = 0
     random: float = 0.0
-    coord_scale: float = field(default=1.0, metadata=unimplemented("training"))
-    object_scale: float = field(default=1.0, metadata=unimplemented("training"))
-    noobject_scale: float = field(default=1.0, metadata=unimplemented("training"))
-    mask_scale: float = field(default=1.0, metadata=unimplemented("training"))
-    class_scale: float = field(default=1.0, metadata=unimplemented("training"))
-    bias_match: int = field(default=0, metadata=unimplemented("training"))
+    coord_scale: float = 1.0
+    object_scale: float = 1.0
+    noobject_scale: float = 1.0
+    mask_scale: float = 1.0
+    class_scale: float = 1.0
+    bias_match: int = 0
     tree: str | None = None
     map: str | None = None
 
@@ -97,17 +97,17 @@ class DetectionSection(LayerSection):
 
     coords: int = 1
     classes: int = 1
-    rescore: int = field(default=0, metadata=unimplemented("training"))
+    rescore: int = 0
     num: int = 1
     side: int = 7
     softmax: int = 0
     sqrt: int = 0
     max: int = 200
-    coord_scale: float = field(default=1.0, metadata=unimplemented("training"))
+    coord_scale: float = 1.0
     forced: int = field(default=0, metadata=unimplemented("training"))
-    object_scale: float = field(default=1.0, metadata=unimplemented("training"))
-    noobject_scale: float = field(default=1.0, metadata=unimplemented("training"))
-    class_scale: float = field(default=1.0, metadata=unimplemented("training"))
+    object_scale: float = 1.0
+    noobject_scale: float = 1.0
+    class_scale: float = 1.0
     jitter: float = 0.2
     resize: float = 1.0
     random: float = 0.0

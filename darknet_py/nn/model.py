@@ -210,26 +210,29 @@ class Darknet(LayersDescribed, nn.Module):
 
     # ------------------------------------------------------------------ forward
     def darknet_loss(self) -> DarknetLoss:
-        """Darknet's ``[yolo]`` loss for this model's heads (``darknet_py.train.loss``)."""
-        from ..train.loss import DarknetLoss
+        """Darknet's loss for this model's heads (``darknet_py.train.loss``)."""
+        from ..train.loss import HEAD_DELTAS, DarknetLoss
 
-        if not self.yolo_indices or len(self.yolo_indices) != len(self.head_indices):
-            other = {self.cfg.layers[i].kind for i in self.head_indices} - {"yolo"}
-            if other:
-                raise CfgError(f"training [{'], ['.join(sorted(other))}] heads is not "
-                               "implemented by darknet-py yet ([yolo] heads train)",
-                               self.cfg.path)
+        if not self.head_indices:
             self.require_head("train")
-        return DarknetLoss([self.layers[i] for i in self.yolo_indices], self.yolo_sections,
-                           self.yolo_indices)
+        other = {self.cfg.layers[i].kind for i in self.head_indices} - set(HEAD_DELTAS)
+        if other:
+            raise CfgError(f"training [{'], ['.join(sorted(other))}] heads is not "
+                           "implemented by darknet-py ([yolo], [region] and [Gaussian_yolo] "
+                           "heads train)", self.cfg.path)
+        return DarknetLoss([self.layers[i] for i in self.head_indices],
+                           [self.cfg.layers[i] for i in self.head_indices], self.head_indices)
 
     def loss(self, heads: list[Tensor], targets: Tensor,
-             net_size: tuple[int, int] | None = None) -> tuple[Tensor, list[HeadStats]]:
-        """Darknet's loss of raw ``[yolo]`` inputs ``heads`` (train-mode ``model(x)``) for
+             net_size: tuple[int, int] | None = None,
+             seen: int | None = None) -> tuple[Tensor, list[HeadStats]]:
+        """Darknet's loss of raw head inputs ``heads`` (train-mode ``model(x)``) for
         ``targets`` (M, 6) ``[image, class, cx, cy, w, h]``: the value ``train_network``
         returns, gradient ``-delta`` on each head, and the figures Darknet prints.
-        ``net_size`` (width, height) defaults to the model's input size."""
-        return self.darknet_loss()(heads, targets, net_size or (self.width, self.height))
+        ``net_size`` (width, height) defaults to the model's input size, ``seen`` (images
+        trained, for ``[region]``) to the model's ``seen``."""
+        return self.darknet_loss()(heads, targets, net_size or (self.width, self.height),
+                                   self.seen if seen is None else seen)
 
     def forward(self, x: Tensor, targets: Tensor | None = None) -> Tensor | list[Tensor]:
         """Eval: decoded detections.  Train: the raw ``[yolo]`` inputs, or with ``targets``

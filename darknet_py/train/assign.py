@@ -59,6 +59,14 @@ class Truths:
         return cls(sel[:, 1:6].copy(), sel[:, 0].astype(np.int64), padded, valid)
 
 
+def image_truths(targets: Tensor, batch: int, max_boxes: int) -> list[Tensor]:
+    """Per image, the first ``max_boxes`` of its rows of ``targets`` (M, 6) ``[image, class,
+    cx, cy, w, h]`` as Darknet's truth table holds them: (T, 5) ``x, y, w, h, class``."""
+    t = targets.detach().float().reshape(-1, 6)
+    rows = t[:, [2, 3, 4, 5, 1]]
+    return [rows[t[:, 0] == b][:max_boxes] for b in range(batch)]
+
+
 @dataclass
 class Assignments:
     """Truth-to-anchor assignments of one head, in Darknet's order: image, anchor slot of

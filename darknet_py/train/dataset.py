@@ -57,13 +57,15 @@ class Augment:
 
     @classmethod
     def from_model(cls, model) -> Augment:
-        if not model.yolo_sections:
+        if not model.head_sections:
             model.require_head("train")
-        return cls.from_sections(model.net, model.yolo_sections[-1])
+        return cls.from_sections(model.net, model.head_sections[-1])
 
     @classmethod
     def from_sections(cls, net, last) -> Augment:
-        """From a parsed ``[net]`` and the last ``[yolo]`` section."""
+        """From a parsed ``[net]`` and the last head's section (Darknet's train_detector
+        reads jitter, resize and max from the last ``[yolo]``, ``[region]`` or
+        ``[Gaussian_yolo]``)."""
         aug = cls(jitter=last.jitter, resize=last.resize, flip=bool(net.flip), hue=net.hue,
                   saturation=net.saturation, exposure=net.exposure, mosaic=bool(net.mosaic),
                   letter_box=bool(net.letter_box), max_boxes=last.max, mixup=net.mixup,

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..cfg import YoloSection
-from ..nn.heads import Yolo
 from .assign import Truths, ship
+from .gaussian_deltas import GaussianDeltas
+from .region_deltas import RegionDeltas
 from .stats import HeadStats
 from .yolo_deltas import YoloDeltas
 
@@ -52,84 +52,84 @@ class _DarknetLoss(torch.autograd.Function):
 
 @dataclass
 class LossFigures:
-    """The figures of one loss evaluation, still on the device: per head tot_iou,
-    tot_iou_loss, tot_giou_loss, sum(delta^2) and its part without box entries (H, 5),
-    with the assignment counts known on the host.  ``stats()`` fetches them."""
+    """The figures of one loss evaluation, still on the device: per head a float64 vector
+    of sums (its kind's layout: ``[yolo]``'s tot_iou, tot_iou_loss, tot_giou_loss,
+    sum(delta^2) and its part without box entries), with the assignment counts known on
+    the host.  ``stats()`` fetches them."""
 
-    sums: Tensor
+    sums: list[Tensor]
     counts: list[int]
-    sections: list[YoloSection]
-    indices: list[int]
+    heads: list
     batch: int
+
+    def flat(self) -> Tensor:
+        """Every head's sums in one vector, to fetch with one device transfer."""
+        return torch.cat([s.reshape(-1) for s in self.sums])
 
     def costs(self) -> Tensor:
         """Darknet's ``l.cost`` of each head, as a tensor."""
-        return torch.stack([_cost(s, count, *sums) for sums, s, count in
-                            zip(self.sums, self.sections, self.counts)])
+        return torch.stack([head.cost(count, sums) for head, count, sums in
+                            zip(self.heads, self.counts, self.sums)])
 
-    def stats(self, values: list[list[float]] | None = None) -> list[HeadStats]:
-        """The per-head figures as numbers (``values``: ``sums.tolist()`` if already
+    def stats(self, values: list[float] | None = None) -> list[HeadStats]:
+        """The per-head figures as numbers (``values``: ``flat().tolist()`` if already
         fetched, to share one device transfer)."""
-        values = self.sums.tolist() if values is None else values
-        out = []
-        for sums, s, count, index in zip(values, self.sections, self.counts, self.indices):
-            iou, _, _, total, no_box = sums
-            class_loss = s.obj_normalizer * no_box
-            out.append(HeadStats(index, iou / max(count, 1), count, class_loss / self.batch,
-                                 (total - class_loss) / self.batch, total / self.batch,
-                                 _cost(s, count, *sums)))
+        values = self.flat().tolist() if values is None else values
+        out, k = [], 0
+        for head, count, sums in zip(self.heads, self.counts, self.sums):
+            out.append(head.stats(count, values[k: k + sums.numel()], self.batch))
+            k += sums.numel()
         return out
 
 
-def _cost(s: YoloSection, count: int, iou, iou_loss, giou_loss, total, no_box):
-    """``l.cost`` from a head's sums (numbers or tensors): sum(delta^2) for mse (or without
-    show_details), else the averaged IoU (GIoU) loss plus obj_normalizer * sum(delta^2)
-    without the box entries."""
-    if s.iou_loss == "mse" or not s.show_details:
-        return total
-    part = giou_loss if s.iou_loss == "giou" else iou_loss
-    return s.iou_normalizer * part / max(count, 1) + s.obj_normalizer * no_box
+#: the deltas of each head kind that trains, by section kind
+HEAD_DELTAS = {"yolo": YoloDeltas, "region": RegionDeltas, "Gaussian_yolo": GaussianDeltas}
 
 
 class DarknetLoss:
-    """Darknet's loss over a model's ``[yolo]`` heads (``Darknet.darknet_loss()`` builds it).
+    """Darknet's loss over a model's detection heads (``Darknet.darknet_loss()`` builds
+    it): ``[yolo]``, ``[region]`` and ``[Gaussian_yolo]``, each as its ``forward_*_layer``
+    writes ``l.delta`` and ``l.cost``.
 
-    ``compute(heads, targets, net_size)`` takes the raw ``[yolo]`` inputs, ``targets``
+    ``compute(heads, targets, net_size, seen)`` takes the raw head inputs, ``targets``
     (M, 6) ``[image, class, cx, cy, w, h]`` (best left on the CPU, where the assignment
-    is planned) and the network input (width, height); it returns the value
-    ``train_network`` returns (``mean(l.cost) / batch``, a tensor whose gradient on each
-    head is ``-delta``) and the ``LossFigures``, without waiting for the device.
+    is planned), the network input (width, height) and Darknet's ``net.seen`` (images
+    trained so far, counting this mini-batch; ``[region]`` pulls boxes to their anchors
+    below 12800); it returns the value ``train_network`` returns (``mean(l.cost) / batch``,
+    a tensor whose gradient on each head is ``-delta``) and the ``LossFigures``.  The
+    ``[yolo]`` heads do not wait for the device; the others loop over truths on the host.
     Calling the loss does the same and fetches the figures as ``HeadStats``.
     """
 
-    def __init__(self, layers: list[Yolo], sections: list[YoloSection], indices: list[int]):
+    def __init__(self, layers: list, sections: list, indices: list[int]):
         self.sections = sections
         self.indices = indices
-        self.heads = [YoloDeltas(layer, section, index)
+        self.heads = [HEAD_DELTAS[section.kind](layer, section, index)
                       for layer, section, index in zip(layers, sections, indices)]
 
-    def compute(self, heads: list[Tensor], targets: Tensor,
-                net_size: tuple[int, int]) -> tuple[Tensor, LossFigures]:
+    def compute(self, heads: list[Tensor], targets: Tensor, net_size: tuple[int, int],
+                seen: int = 0) -> tuple[Tensor, LossFigures]:
         batch = heads[0].shape[0]
         plans = self._plan(heads, targets, net_size)
         pairs: list[Tensor] = []
         sums, counts = [], []
-        for x, head, (truths, dev_truths, jobs, dev_jobs) in zip(heads, self.heads, plans):
-            d, head_sums = head(x, truths, dev_truths, jobs, dev_jobs, net_size)
+        for x, head, plan in zip(heads, self.heads, plans):
+            d, head_sums, count = head(x, targets, plan, net_size, seen)
             pairs += [x, d]
             sums.append(head_sums)
-            counts.append(len(jobs))
-        figures = LossFigures(torch.stack(sums), counts, self.sections, self.indices, batch)
+            counts.append(count)
+        figures = LossFigures(sums, counts, self.heads, batch)
         value = (figures.costs().mean() / batch).float()
         return _DarknetLoss.apply(value, *pairs), figures
 
     def _plan(self, heads: list[Tensor], targets: Tensor, net_size: tuple[int, int]) -> list:
-        """Per head: the batch's truths and its assignments, on the host and shipped to the
-        device (one copy for the heads that share a truth list)."""
+        """Per ``[yolo]`` head: the batch's truths and its assignments, on the host and
+        shipped to the device (one copy for the heads that share a truth list)."""
         batch, device = heads[0].shape[0], heads[0].device
         groups: dict[tuple[int, int], list[int]] = {}
         for k, head in enumerate(self.heads):
-            groups.setdefault((head.s.classes, head.s.max), []).append(k)
+            if isinstance(head, YoloDeltas):  # the others read the targets themselves
+                groups.setdefault((head.s.classes, head.s.max), []).append(k)
         plans: list = [None] * len(heads)
         for key, members in groups.items():
             truths = Truths.from_targets(targets, batch, *key)
@@ -141,7 +141,7 @@ class DarknetLoss:
                 plans[k] = (truths, dev_truths, jb, djb)
         return plans
 
-    def __call__(self, heads: list[Tensor], targets: Tensor,
-                 net_size: tuple[int, int]) -> tuple[Tensor, list[HeadStats]]:
-        loss, figures = self.compute(heads, targets, net_size)
+    def __call__(self, heads: list[Tensor], targets: Tensor, net_size: tuple[int, int],
+                 seen: int = 0) -> tuple[Tensor, list[HeadStats]]:
+        loss, figures = self.compute(heads, targets, net_size, seen)
         return loss, figures.stats()

@@ -25,6 +25,8 @@ from torch import Tensor
 from ..cfg.yolov2 import RegionSection
 from ..nn.heads import Region
 from ..ops.boxes import box_iou
+from .assign import image_truths
+from .stats import RegionStats
 
 log = logging.getLogger(__name__)
 
@@ -50,61 +52,105 @@ def _box_delta(p: Tensor, truth: Tensor, anchor: Tensor, col, row, w: int, h: in
                         scale * (tw - p[..., 2]), scale * (th - p[..., 3])], -1)
 
 
+def _class_delta(p: Tensor, cls: int, scale, focal: bool) -> Tensor:
+    """delta_region_class (no tree) of one cell's class outputs ``p`` (..., C)."""
+    onehot = torch.zeros_like(p)
+    onehot[..., cls] = 1
+    d = scale * (onehot - p)
+    if focal:  # Darknet's focal loss: alpha 0.5, gamma 2 in its closed form
+        pt = p[..., cls: cls + 1] + 1e-15
+        d = d * (0.5 * -(1 - pt) * (2 * pt * torch.log(pt) + pt - 1))
+    return d
+
+
 def region_deltas(layer: Region, section: RegionSection, x: Tensor, truths: list[Tensor],
-                  seen: int) -> Tensor:
+                  seen: int) -> tuple[Tensor, dict[str, float]]:
     """Darknet's ``l.delta`` of a ``[region]`` head for raw input ``x`` (N, A*(5+C), H, W)
-    and per image a (T, 5) tensor of truth rows ``x, y, w, h, class`` (relative)."""
+    and per image a (T, 5) tensor of truth rows ``x, y, w, h, class`` (relative), with
+    the sums Darknet's training line is made of: ``iou``, ``recall``, ``cat``, ``obj``,
+    ``anyobj``, ``count``, ``class_count`` and ``cost`` (sum of delta^2)."""
     s = section
     n, _, h, w = x.shape
     a = layer.num_anchors
-    out = layer.activate(x).reshape(n, h * w, a, -1)  # Darknet's l.output
+    with torch.no_grad():
+        out = layer.activate(x.detach().float()).reshape(n, h * w, a, -1)  # l.output
     delta = torch.zeros_like(out)
-    anchors = layer.anchors.to(x.dtype)
+    anchors = layer.anchors.float()
     cells = torch.arange(h * w, device=x.device)
-    col = (cells % w).to(x.dtype)[:, None]
-    row = torch.div(cells, w, rounding_mode="floor").to(x.dtype)[:, None]
+    col = (cells % w).float()[:, None]
+    row = torch.div(cells, w, rounding_mode="floor").float()[:, None]
+    sums = dict.fromkeys(("iou", "recall", "cat", "obj", "anyobj", "count", "class_count"), 0.0)
     for b in range(n):
         p, d = out[b], delta[b]
-        rows = _truth_rows(truths[b], s.classes)
-        obj = p[..., 4]
-        grad = (1 - obj) * obj  # logistic_gradient
+        rows = truth_rows(truths[b].to(x.device, torch.float32), s.classes)
+        sums["anyobj"] += float(p[..., 4].sum())
         boxes = _boxes(p, anchors, col, row, w, h)
-        best = (box_iou(boxes[:, :, None], rows[None, None, :, :4]).amax(-1) if len(rows)
-                else torch.zeros_like(obj))
-        if s.classfix == -1:
-            d[..., 4] = s.noobject_scale * ((best - obj) * grad)
-        else:
-            d[..., 4] = torch.where(best > s.thresh, torch.zeros_like(obj),
-                                    s.noobject_scale * ((0 - obj) * grad))
+        _objectness(p, d, rows, boxes, s, sums)
         if seen < 12800:
             prior = torch.stack([((col + .5) / w).expand(-1, a), ((row + .5) / h).expand(-1, a),
                                  (anchors[:, 0] / w).expand(h * w, -1),
                                  (anchors[:, 1] / h).expand(h * w, -1)], -1)
             d[..., :4] = _box_delta(p, prior, anchors, col, row, w, h, .01)
         for t in rows:
-            i, j = int((t[0] * w).item()), int((t[1] * h).item())  # float, then truncated
-            cell = min(j * w + i, h * w - 1)
-            shapes = boxes[cell].clone()
-            if s.bias_match:
-                shapes[:, 2], shapes[:, 3] = anchors[:, 0] / w, anchors[:, 1] / h
-            shapes[:, :2] = 0
-            shift = torch.cat([t.new_zeros(2), t[2:4]])
-            ious = box_iou(shapes, shift[None])
-            k = int(torch.argmax(ious)) if bool((ious > 0).any()) else 0
-            d[cell, k, :4] = _box_delta(p[cell, k], t[:4], anchors[k], i, j, w, h,
-                                        s.coord_scale)
-            iou = box_iou(boxes[cell, k][None], t[None, :4])[0]
-            o = p[cell, k, 4]
-            target = iou if s.rescore else torch.ones_like(o)
-            d[cell, k, 4] = s.object_scale * (target - o) * ((1 - o) * o)
-            onehot = torch.zeros(s.classes, dtype=x.dtype, device=x.device)
-            onehot[int(t[4])] = 1
-            d[cell, k, 5:] = s.class_scale * (onehot - p[cell, k, 5:])
+            _train_truth(p, d, t, boxes, anchors, (w, h), s, sums)
+    sums["cost"] = float(delta.double().square().sum())
     # back to the input's layout (flatten(l.delta, w*h, size*n, batch, 0))
-    return delta.reshape(n, h * w, -1).transpose(1, 2).reshape(x.shape)
+    return delta.reshape(n, h * w, -1).transpose(1, 2).reshape(x.shape).to(x.dtype), sums
 
 
-def _truth_rows(rows: Tensor, classes: int) -> Tensor:
+def _objectness(p: Tensor, d: Tensor, rows: Tensor, boxes: Tensor, s: RegionSection,
+                sums: dict) -> None:
+    """Step 1's objectness (and with ``classfix > 0`` class) deltas of one image's output
+    ``p`` (cells, A, 5+C) with its boxes (cells, A, 4)."""
+    obj = p[..., 4]
+    grad = (1 - obj) * obj  # logistic_gradient
+    if len(rows):
+        best, best_t = box_iou(boxes[:, :, None], rows[None, None, :, :4]).max(-1)
+    else:
+        best, best_t = torch.zeros_like(obj), torch.zeros_like(obj, dtype=torch.long)
+    if s.classfix == -1:
+        d[..., 4] = s.noobject_scale * ((best - obj) * grad)
+        return
+    above = best > s.thresh
+    d[..., 4] = torch.where(above, torch.zeros_like(obj), s.noobject_scale * ((0 - obj) * grad))
+    if s.classfix > 0:  # the classes of cells above thresh, as their best truth's
+        for c, k in torch.nonzero(above).tolist():
+            scale = s.class_scale * (p[c, k, 4] if s.classfix == 2 else 1)
+            cls = int(rows[best_t[c, k], 4])
+            d[c, k, 5:] = _class_delta(p[c, k, 5:], cls, scale, bool(s.focal_loss))
+            sums["cat"] += float(p[c, k, 5 + cls])
+            sums["class_count"] += 1
+
+
+def _train_truth(p: Tensor, d: Tensor, t: Tensor, boxes: Tensor, anchors: Tensor,
+                 grid: tuple[int, int], s: RegionSection, sums: dict) -> None:
+    """Step 2 for truth row ``t``: the best-shaped anchor of its cell."""
+    w, h = grid
+    i, j = int((t[0] * w).item()), int((t[1] * h).item())  # float, then truncated
+    cell = min(j * w + i, h * w - 1)
+    shapes = boxes[cell].clone()
+    if s.bias_match:
+        shapes[:, 2], shapes[:, 3] = anchors[:, 0] / w, anchors[:, 1] / h
+    shapes[:, :2] = 0
+    shift = torch.cat([t.new_zeros(2), t[2:4]])
+    ious = box_iou(shapes, shift[None])
+    k = int(torch.argmax(ious)) if bool((ious > 0).any()) else 0
+    d[cell, k, :4] = _box_delta(p[cell, k], t[:4], anchors[k], i, j, w, h, s.coord_scale)
+    iou = box_iou(boxes[cell, k][None], t[None, :4])[0]
+    o = p[cell, k, 4]
+    target = iou if s.rescore else torch.ones_like(o)
+    d[cell, k, 4] = s.object_scale * (target - o) * ((1 - o) * o)
+    cls = int(t[4])
+    d[cell, k, 5:] = _class_delta(p[cell, k, 5:], cls, s.class_scale, bool(s.focal_loss))
+    sums["iou"] += float(iou)
+    sums["recall"] += float(iou > .5)
+    sums["obj"] += float(o)
+    sums["cat"] += float(p[cell, k, 5 + cls])
+    sums["count"] += 1
+    sums["class_count"] += 1
+
+
+def truth_rows(rows: Tensor, classes: int) -> Tensor:
     """The rows Darknet reads: up to the first with x = 0, classes beyond the cfg's left
     out with Darknet's warning."""
     kept = []
@@ -116,3 +162,39 @@ def _truth_rows(rows: Tensor, classes: int) -> Tensor:
             break
         kept.append(r)
     return torch.stack(kept) if kept else rows.new_zeros((0, 5))
+
+
+class RegionDeltas:
+    """One ``[region]`` head in ``DarknetLoss``: its deltas, ``l.cost`` and printed line."""
+
+    FIGURES = ("iou", "recall", "cat", "obj", "anyobj", "cells", "class_count", "cost",
+               "no_box")
+
+    def __init__(self, layer: Region, section: RegionSection, index: int):
+        self.layer, self.s, self.index = layer, section, index
+
+    def __call__(self, x: Tensor, targets: Tensor, plan, net_size: tuple[int, int],
+                 seen: int) -> tuple[Tensor, Tensor, int]:
+        """Delta shaped like ``x``, the figures (``FIGURES`` order, float64 on ``x``'s
+        device) and the assignment count."""
+        delta, sums = region_deltas(self.layer, self.s, x,
+                                    image_truths(targets, x.shape[0], self.s.max), seen)
+        box = delta.reshape(x.shape[0], self.layer.num_anchors, -1, *x.shape[2:])[:, :, :4]
+        sums["no_box"] = sums["cost"] - float(box.double().square().sum())
+        sums["cells"] = delta.numel() / (5 + self.s.classes)
+        values = torch.tensor([sums[k] for k in self.FIGURES], dtype=torch.float64,
+                              device=x.device)
+        return delta, values, int(sums["count"])
+
+    def cost(self, count: int, sums: Tensor) -> Tensor:
+        """``l.cost``: sum(delta^2)."""
+        return sums[self.FIGURES.index("cost")]
+
+    def stats(self, count: int, values: list[float], batch: int) -> RegionStats:
+        """The figures as Darknet prints them (means over assignments and cells)."""
+        f = dict(zip(self.FIGURES, values))
+        n = max(count, 1)
+        return RegionStats(self.index, f["iou"] / n, count, f["no_box"] / batch,
+                           (f["cost"] - f["no_box"]) / batch, f["cost"] / batch, f["cost"],
+                           f["cat"] / max(f["class_count"], 1), f["obj"] / n,
+                           f["anyobj"] / max(f["cells"], 1), f["recall"] / n)

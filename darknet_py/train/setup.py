@@ -130,7 +130,7 @@ class TrainLoader:
         kind = PlannedDataset if device_augment else DetectionDataset
         self.dataset = kind(images, model.num_classes, augment, labels)
         self.on_device = DeviceAugment(device) if device_augment else None
-        self.net, self.last = model.net, model.yolo_sections[-1]
+        self.net, self.last = model.net, model.head_sections[-1]
         self.schedule, self.seed, self.workers = schedule, seed, max(0, workers)
         self.pin = device.type == "cuda"
         self.rank, self.world = rank, world

@@ -1,4 +1,4 @@
-"""The figures Darknet prints for each ``[yolo]`` layer while training."""
+"""The figures Darknet prints for each detection head while training."""
 
 from __future__ import annotations
 
@@ -27,3 +27,33 @@ class HeadStats:
                 f"{self.index} Avg (IOU: {self.avg_iou:f}), count: {self.count}, class_loss = "
                 f"{self.class_loss:f}, iou_loss = {self.iou_loss:f}, total_loss = "
                 f"{self.total_loss:f} ")
+
+
+@dataclass
+class RegionStats(HeadStats):
+    """What Darknet prints for one ``[region]`` layer (forward_region_layer)."""
+
+    avg_cat: float = 0.0  # mean probability of the truth's class
+    avg_obj: float = 0.0  # mean objectness of the assigned cells
+    avg_anyobj: float = 0.0  # mean objectness of every cell
+    recall: float = 0.0  # share of assignments with IoU > .5
+
+    def line(self, section) -> str:
+        return (f"Region Avg IOU: {self.avg_iou:f}, Class: {self.avg_cat:f}, Obj: "
+                f"{self.avg_obj:f}, No Obj: {self.avg_anyobj:f}, Avg Recall: {self.recall:f},"
+                f"  count: {self.count}")
+
+
+@dataclass
+class GaussianStats(RegionStats):
+    """What Darknet prints for one ``[Gaussian_yolo]`` layer."""
+
+    recall75: float = 0.0  # share of assignments with IoU > .75
+    uc_loss: float = 0.0  # sum of the squared deltas of entries 4..7 / batch
+
+    def line(self, section) -> str:
+        return (f"Region {self.index} Avg IOU: {self.avg_iou:f}, Class: {self.avg_cat:f}, "
+                f"Obj: {self.avg_obj:f}, No Obj: {self.avg_anyobj:f}, .5R: {self.recall:f}, "
+                f".75R: {self.recall75:f},  count: {self.count}, class_loss = "
+                f"{self.class_loss:.2f}, iou_loss = {self.iou_loss:.2f}, uc_loss = "
+                f"{self.uc_loss:.2f}, total_loss = {self.total_loss:.2f} ")

@@ -85,7 +85,7 @@ class IterationReport:
     images: int
     hours_left: float
     size: tuple[int, int]
-    layer_lines: list[str] = field(default_factory=list)  # Darknet's per-[yolo] lines
+    layer_lines: list[str] = field(default_factory=list)  # Darknet's per-head lines
 
     def line(self) -> str:
         return (f" {self.iteration}: {self.loss:f}, {self.avg_loss:f} avg loss, {self.rate:f} "
@@ -282,11 +282,10 @@ class Trainer:
         grad_norm = (torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
                      if grads else torch.zeros((), device=self.device))
         fetched = torch.cat([torch.stack([loss_sum.double(), grad_norm.double()]),
-                             figures.sums.flatten()]).tolist()
+                             figures.flat()]).tolist()
         loss_value = fetched[0] / s.subdivisions / self.c.world
         state.grad_norm = fetched[1]
-        state.last_stats = figures.stats([fetched[2 + 5 * k: 7 + 5 * k]
-                                          for k in range(len(figures.counts))])
+        state.last_stats = figures.stats(fetched[2:])
         for hook in self.hooks:
             if not hook.after_backward(state, loss_value, x):
                 return False
@@ -323,7 +322,9 @@ class Trainer:
             with sync:
                 with self._amp():
                     heads = self.train_model(x)
-                loss, figures = self.loss_fn.compute(heads, targets, (x.shape[3], x.shape[2]))
+                seen = self.state.iteration * self.schedule.batch + (sub + 1) * x.shape[0]
+                loss, figures = self.loss_fn.compute(heads, targets, (x.shape[3], x.shape[2]),
+                                                     seen)
                 # gradients add up over processes as over subdivisions (Darknet's sum)
                 self.scaler.scale(loss * c.world).backward()
             loss_sum = loss_sum + loss.detach()
@@ -338,7 +339,7 @@ class Trainer:
         done = state.iteration - self.start_iteration
         elapsed = time.time() - self.t_start
         left = (s.max_batches - state.iteration) * elapsed / max(done, 1) / 3600
-        lines = [st.line(sec) for st, sec in zip(state.last_stats, self.model.yolo_sections)]
+        lines = [st.line(sec) for st, sec in zip(state.last_stats, self.model.head_sections)]
         return IterationReport(state.iteration, loss, state.avg_loss, rate, seconds,
                                state.iteration * s.batch, left, (x.shape[3], x.shape[2]),
                                lines)

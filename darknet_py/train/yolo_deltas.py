@@ -26,6 +26,7 @@ from ..ops.boxes import box_iou, yolo_boxes
 from .assign import (Assignments, DeviceJobs, DeviceTruths, Truths, assign, cell_ranks,
                      ship_jobs)
 from .iou_grad import iou_gradient
+from .stats import HeadStats
 
 #: cells x truths compared at once in the objectness pass
 IGNORE_CHUNK = 1 << 24
@@ -62,8 +63,30 @@ class YoloDeltas:
         return assign(truths, self.anchors, self.mask, grid, net, self.s.iou_thresh,
                       self.s.iou_thresh_kind)
 
-    def __call__(self, x: Tensor, truths: Truths, dev_truths: DeviceTruths, jobs: Assignments,
-                 dev_jobs: DeviceJobs, net_size: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    def __call__(self, x: Tensor, targets: Tensor, plan: tuple, net_size: tuple[int, int],
+                 seen: int) -> tuple[Tensor, Tensor, int]:
+        """``DarknetLoss``'s call: ``plan`` is the (truths, device truths, assignments,
+        device assignments) it made for this head.  Delta, figures and assignment count."""
+        delta, sums = self.deltas(x, *plan, net_size)
+        return delta, sums, len(plan[2])
+
+    def cost(self, count: int, sums: Tensor) -> Tensor:
+        """``l.cost`` from the figures: sum(delta^2) for mse (or without show_details),
+        else the averaged IoU (GIoU) loss plus obj_normalizer * sum(delta^2) without the
+        box entries."""
+        return _cost(self.s, count, *sums)
+
+    def stats(self, count: int, values: list[float], batch: int) -> HeadStats:
+        """The figures as Darknet prints them."""
+        s = self.s
+        iou, _, _, total, no_box = values
+        class_loss = s.obj_normalizer * no_box
+        return HeadStats(self.index, iou / max(count, 1), count, class_loss / batch,
+                         (total - class_loss) / batch, total / batch,
+                         _cost(s, count, *values))
+
+    def deltas(self, x: Tensor, truths: Truths, dev_truths: DeviceTruths, jobs: Assignments,
+               dev_jobs: DeviceJobs, net_size: tuple[int, int]) -> tuple[Tensor, Tensor]:
         """``x``: the layer input (N, A*(5+C), H, W); the batch's truths and this head's
         assignments, on the host and on ``x``'s device.  Returns delta shaped like ``x``
         and the figures (tot_iou, tot_iou_loss, tot_giou_loss, total, no_box) as a float64
@@ -257,3 +280,11 @@ class YoloDeltas:
         box = torch.where(divide[:, None], cells[:, :4] / positive.clamp(min=1)[:, None],
                           cells[:, :4])
         delta[b, a, :4, j, i] = box
+
+
+def _cost(s: YoloSection, count: int, iou, iou_loss, giou_loss, total, no_box):
+    """``l.cost`` from a head's sums (numbers or tensors)."""
+    if s.iou_loss == "mse" or not s.show_details:
+        return total
+    part = giou_loss if s.iou_loss == "giou" else iou_loss
+    return s.iou_normalizer * part / max(count, 1) + s.obj_normalizer * no_box

@@ -1,0 +1,246 @@
+"""One ``[Gaussian_yolo]`` head's deltas as ``forward_gaussian_yolo_layer`` (CPU build)
+writes them.
+
+Per image, on Darknet's ``l.output`` (anchors x (9 + C) x cells: x, y, w, h each as
+mu then sigma, objectness, classes):
+
+1. every cell: objectness pushed to 0, unless its box overlaps a truth by more than
+   ``ignore_thresh`` (and some class scores > 0.25); above ``truth_thresh`` the cell is
+   trained as the truth it overlaps best;
+2. each truth, in order: the anchor of best shape, if this head has it, and with
+   ``iou_thresh`` every other masked anchor above it, gets the box deltas (``mse``: the
+   Gaussian negative log-likelihood's, with the sigmas' deltas; else the IoU kind's),
+   objectness 1 and the class deltas; box deltas of several truths add up;
+3. every cell's eight box deltas are divided by its number of positive class deltas.
+
+The delta is returned in the head input's layout, (N, A*(9+C), H, W), as for ``[yolo]``.
+Truth rows follow Darknet's: a row with x = 0 ends the image's truths.  Known difference:
+a label whose class is beyond ``classes`` is left out here with a warning; Darknet's
+second pass still trains it and reads its class multiplier past the end of the list.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..cfg import FLT_MAX
+from ..cfg.layers import GaussianYoloSection
+from ..nn.heads import GaussianYolo
+from ..ops.boxes import box_iou
+from .assign import image_truths
+from .iou_grad import iou_gradient
+from .region_deltas import truth_rows
+from .stats import GaussianStats
+
+SIGMA_CONST = 0.3
+EPSILON = 1e-9
+
+
+def _boxes(p: Tensor, anchors: Tensor, gx: Tensor, gy: Tensor,
+           net: tuple[int, int]) -> Tensor:
+    """get_gaussian_yolo_box for output ``p`` (..., 9+C, H, W): (..., H, W, 4) boxes."""
+    h, w = p.shape[-2:]
+    return torch.stack([(gx + p[..., 0, :, :]) / w, (gy + p[..., 2, :, :]) / h,
+                        torch.exp(p[..., 4, :, :]) * anchors[..., 0, None, None] / net[0],
+                        torch.exp(p[..., 6, :, :]) * anchors[..., 1, None, None] / net[1]],
+                       -1)
+
+
+def box_delta(p: Tensor, truth: Tensor, anchor: Tensor, i: int, j: int, grid: tuple[int, int],
+              net: tuple[int, int], s: GaussianYoloSection, mult: float) -> tuple[Tensor, Tensor]:
+    """delta_gaussian_yolo_box of one cell's output ``p`` (9+C,) toward ``truth`` (4,):
+    the eight deltas (x, ux, y, uy, w, uw, h, uh) and the IoU it returns (GIoU for the IoU
+    losses)."""
+    w, h = grid
+    pred = torch.stack([(i + p[0]) / w, (j + p[2]) / h, torch.exp(p[4]) * anchor[0] / net[0],
+                        torch.exp(p[6]) * anchor[1] / net[1]])
+    iou = box_iou(pred, truth, "iou" if s.iou_loss == "mse" else "giou")
+    target = torch.stack([truth[0] * w - i, truth[1] * h - j,
+                          torch.log(truth[2] * net[0] / anchor[0]),
+                          torch.log(truth[3] * net[1] / anchor[1])])
+    mu, sigma = p[[0, 2, 4, 6]], p[[1, 3, 5, 7]]
+    scale = 2 - truth[2] * truth[3]
+    z = (target - mu) / sigma
+    density = torch.exp(z * z * -0.5) / (math.sqrt(2 * math.pi) * (sigma + SIGMA_CONST))
+    temp = 0.5 / (density + EPSILON) * density * scale
+    box = temp * z / sigma
+    uncertainty = temp * (z * z / sigma - 1 / (sigma + SIGMA_CONST))
+    if s.iou_loss != "mse":
+        pred = torch.where(pred == 0, torch.ones_like(pred), pred)
+        box = iou_gradient(pred[None], truth[None], s.iou_loss)[0]
+        box = torch.cat([box[:2], box[2:] * torch.exp(p[[4, 6]])])
+    box = box * (s.iou_normalizer * mult)
+    uncertainty = uncertainty * s.uc_normalizer
+    d = torch.stack([box, uncertainty], 1).reshape(8)  # x, ux, y, uy, ...
+    d = torch.where(torch.isfinite(d), d, torch.zeros_like(d))  # fix_nan_inf
+    if s.max_delta != FLT_MAX:
+        d = d.clamp(-s.max_delta, s.max_delta)
+    return d, iou
+
+
+def _class_delta(d: Tensor, p: Tensor, cls: int, s: GaussianYoloSection,
+                 mult: np.ndarray | None) -> None:
+    """delta_gaussian_yolo_class on one cell's class deltas ``d`` (C,): with the first
+    class's delta already set (Darknet tests that one, not the truth's), only ``cls``'s."""
+    eps = s.label_smooth_eps
+    smooth = (lambda y: y * (1 - eps) + 0.5 * eps) if eps else (lambda y: y)
+    if bool(d[0] != 0):
+        d[cls] = (smooth(1.0) - p[cls]) * (float(mult[cls]) if mult is not None else 1.0)
+        return
+    y = torch.zeros_like(p)
+    y[cls] = 1
+    d[:] = smooth(y) - p
+    if mult is not None:
+        d[cls] = d[cls] * float(mult[cls] * s.cls_normalizer)
+
+
+def gaussian_deltas(layer: GaussianYolo, section: GaussianYoloSection, x: Tensor,
+                    truths: list[Tensor], net_size: tuple[int, int]
+                    ) -> tuple[Tensor, dict[str, float]]:
+    """Darknet's ``l.delta`` of a ``[Gaussian_yolo]`` head for raw input ``x``
+    (N, A*(9+C), H, W) and per image a (T, 5) tensor of truth rows ``x, y, w, h, class``
+    (relative), with the network input (width, height).  Also returns the sums Darknet's
+    training line is made of: ``count``, ``iou``, ``recall`` (> .5), ``recall75``, ``cat``,
+    ``obj``, ``anyobj``, ``cost`` (sum of delta^2) and its parts without the box entries
+    (``class``) and without entries 4..7 (``except_uc``)."""
+    s = section
+    n = x.shape[0]
+    with torch.no_grad():
+        out = layer.activate(x.detach().float())  # N, A, 9+C, H, W
+    delta = torch.zeros_like(out)
+    masked = layer.anchors.float()
+    every = torch.tensor(s.anchors, dtype=torch.float32, device=x.device).reshape(-1, 2)
+    mult = (np.float32(np.max(s.counters_per_class)) /
+            np.asarray(s.counters_per_class, np.float32) if s.counters_per_class else None)
+    gx, gy, _, _ = layer.grid(x.float())
+    sums = dict.fromkeys(("iou", "recall", "recall75", "cat", "obj", "anyobj", "count"), 0.0)
+    for b in range(n):
+        p, d = out[b], delta[b]
+        rows = truth_rows(truths[b].to(x.device, torch.float32), s.classes)
+        sums["anyobj"] += float(p[:, 8].sum())
+        _objectness(p, d, rows, _boxes(p, masked, gx, gy, net_size), masked, net_size, s, mult)
+        for t in rows:
+            _train_truth(p, d, t, every, net_size, s, mult, sums)
+        positive = (d[:, 9:] > 0).sum(1, keepdim=True)  # averages_gaussian_yolo_deltas
+        d[:, :8] = torch.where(positive > 0, d[:, :8] / positive.clamp(min=1), d[:, :8])
+    square = delta.double().square()
+    sums.update(cost=float(square.sum()), **{
+        "class": float(square[:, :, 8:].sum()),
+        "except_uc": float(square.sum() - square[:, :, 4:8].sum())})
+    return delta.reshape(x.shape).to(x.dtype), sums
+
+
+def _objectness(p: Tensor, d: Tensor, rows: Tensor, pred: Tensor, masked: Tensor,
+                net_size: tuple[int, int], s: GaussianYoloSection,
+                mult: np.ndarray | None) -> None:
+    """Step 1 on one image's output ``p`` and delta ``d`` (A, 9+C, H, W), with its boxes
+    ``pred`` (A, H, W, 4)."""
+    obj = p[:, 8]
+    d[:, 8] = s.obj_normalizer * (0 - obj)
+    if not len(rows):
+        return
+    best, best_t = box_iou(pred[..., None, :], rows[:, :4]).max(-1)  # first maximum
+    match = torch.where((p[:, 9:] > 0.25).any(1), best, torch.zeros_like(best))
+    above = match > s.ignore_thresh
+    if s.objectness_smooth:
+        d[:, 8] = torch.where(above, s.obj_normalizer * (match ** 2 - obj), d[:, 8])
+        for k, j, i in torch.nonzero(above).tolist():
+            _class_delta(d[k, 9:, j, i], p[k, 9:, j, i], int(rows[best_t[k, j, i], 4]), s,
+                         mult)
+    else:
+        d[:, 8] = torch.where(above, torch.zeros_like(obj), d[:, 8])
+    if s.truth_thresh < 1:
+        _truth_cells(p, d, best, best_t, rows, masked, net_size, s, mult)
+
+
+def _train_truth(p: Tensor, d: Tensor, t: Tensor, every: Tensor, net_size: tuple[int, int],
+                 s: GaussianYoloSection, mult: np.ndarray | None, sums: dict) -> None:
+    """Step 2 for truth row ``t``: its anchors (of all, ``every`` (total, 2)) in its cell."""
+    h, w = p.shape[-2:]
+    i, j = int((t[0] * w).item()), int((t[1] * h).item())  # float, then truncated
+    i, j = min(i, w - 1), min(j, h - 1)  # Darknet writes past the row at x or y = 1
+    cls = int(t[4])
+    shift = torch.cat([t.new_zeros(2), t[2:4]])
+    shapes = torch.cat([torch.zeros_like(every), every / every.new_tensor(net_size)], 1)
+    ious = box_iou(shapes, shift[None])
+    best_n = int(torch.argmax(ious)) if bool((ious > 0).any()) else 0
+    chosen = [best_n] if best_n in s.mask else []
+    if s.iou_thresh < 1:
+        kind_iou = box_iou(shapes, shift[None], s.iou_thresh_kind)
+        chosen += [k for k in s.mask if k != best_n and float(kind_iou[k]) > s.iou_thresh]
+    cm = float(mult[cls]) if mult is not None else 1.0
+    for anchor in chosen:
+        k = s.mask.index(anchor)
+        bd, iou = box_delta(p[k, :, j, i], t[:4], every[anchor], i, j, (w, h), net_size, s,
+                            cm)
+        d[k, :8, j, i] += bd
+        d[k, 8, j, i] = cm * s.obj_normalizer * (1 - p[k, 8, j, i])
+        _class_delta(d[k, 9:, j, i], p[k, 9:, j, i], cls, s, mult)
+        iou = float(iou)
+        sums["count"] += 1
+        sums["iou"] += iou
+        sums["recall"] += iou > .5
+        sums["recall75"] += iou > .75
+        sums["obj"] += float(p[k, 8, j, i])
+        sums["cat"] += float(p[k, 9 + cls, j, i])
+
+
+def _truth_cells(p: Tensor, d: Tensor, best: Tensor, best_t: Tensor, rows: Tensor,
+                 masked: Tensor, net_size: tuple[int, int], s: GaussianYoloSection,
+                 mult: np.ndarray | None) -> None:
+    """The cells whose box overlaps a truth above ``truth_thresh``, trained as it, in
+    Darknet's row, column, anchor order."""
+    h, w = p.shape[-2:]
+    hits = torch.nonzero(best > s.truth_thresh).tolist()
+    for k, j, i in sorted(hits, key=lambda c: (c[1], c[2], c[0])):
+        t = rows[best_t[k, j, i]]
+        cls = int(t[4])
+        cm = float(mult[cls]) if mult is not None else 1.0
+        iou_mult = best[k, j, i] ** 2
+        o = p[k, 8, j, i]
+        d[k, 8, j, i] = s.obj_normalizer * ((iou_mult if s.objectness_smooth else 1) - o)
+        _class_delta(d[k, 9:, j, i], p[k, 9:, j, i], cls, s, mult)
+        if s.objectness_smooth:
+            d[k, 9 + cls, j, i] = cm * (iou_mult - p[k, 9 + cls, j, i])
+        bd, _ = box_delta(p[k, :, j, i], t[:4], masked[k], i, j, (w, h), net_size, s, cm)
+        d[k, :8, j, i] += bd
+
+
+
+class GaussianDeltas:
+    """One ``[Gaussian_yolo]`` head in ``DarknetLoss``: deltas, ``l.cost`` and its line."""
+
+    FIGURES = ("iou", "recall", "recall75", "cat", "obj", "anyobj", "cells", "cost", "class",
+               "except_uc")
+
+    def __init__(self, layer: GaussianYolo, section: GaussianYoloSection, index: int):
+        self.layer, self.s, self.index = layer, section, index
+
+    def __call__(self, x: Tensor, targets: Tensor, plan, net_size: tuple[int, int],
+                 seen: int) -> tuple[Tensor, Tensor, int]:
+        """Delta shaped like ``x``, the figures (``FIGURES`` order, float64 on ``x``'s
+        device) and the assignment count."""
+        delta, sums = gaussian_deltas(self.layer, self.s, x,
+                                      image_truths(targets, x.shape[0], self.s.max), net_size)
+        sums["cells"] = delta.numel() / (9 + self.s.classes)
+        values = torch.tensor([sums[k] for k in self.FIGURES], dtype=torch.float64,
+                              device=x.device)
+        return delta, values, int(sums["count"])
+
+    def cost(self, count: int, sums: Tensor) -> Tensor:
+        """``l.cost``: sum(delta^2)."""
+        return sums[self.FIGURES.index("cost")]
+
+    def stats(self, count: int, values: list[float], batch: int) -> GaussianStats:
+        """The figures as Darknet prints them."""
+        f = dict(zip(self.FIGURES, values))
+        n = max(count, 1)
+        return GaussianStats(self.index, f["iou"] / n, count, f["class"] / batch,
+                             (f["except_uc"] - f["class"]) / batch, f["cost"] / batch,
+                             f["cost"], f["cat"] / n, f["obj"] / n,
+                             f["anyobj"] / max(f["cells"], 1), f["recall"] / n,
+                             f["recall75"] / n, (f["cost"] - f["except_uc"]) / batch)
