@@ -87,13 +87,13 @@ class NetSection(Section):
     contrastive_jit_flip: int = field(default=0, metadata=unimplemented("training"))
     contrastive_color: int = field(default=0, metadata=unimplemented("training"))
     unsupervised: int = field(default=0, metadata=unimplemented("training"))
-    label_smooth_eps: float = field(default=0.0, metadata=unimplemented("classifier training"))
+    label_smooth_eps: float = 0.0  # classifier training (fill_truth_smooth)
     resize_step: float = 32.0
     attention: int = field(default=0, metadata=unimplemented("training"))
     adversarial_lr: float = field(default=0.0, metadata=unimplemented("training"))
     max_chart_loss: float = field(default=20.0, metadata=unimplemented("the training chart"))
-    angle: float = field(default=0.0, metadata=unimplemented("classifier augmentation"))
-    aspect: float = field(default=1.0, metadata=unimplemented("classifier augmentation"))
+    angle: float = 0.0  # angle and aspect: classifier augmentation (random_augment_image)
+    aspect: float = 1.0
     saturation: float = 1.0
     exposure: float = 1.0
     hue: float = 0.0

@@ -10,12 +10,12 @@ from .. import assets
 from ..errors import DataError
 from ..io.data import class_name, read_data_cfg, read_names
 from .app import cli
-from .options import decoder_option, image_paths, load_model
+from .options import decoder_option, device_name, image_paths, load_model
 
 
 @cli.group()
 def classifier() -> None:
-    """Darknet's classifier commands: predict, valid."""
+    """Darknet's classifier commands: predict, valid, train."""
 
 
 @classifier.command("predict")
@@ -77,3 +77,41 @@ def classifier_valid(data, cfg, weights, decoder):
     for line in validate_classifier(model, images, labels, classes,
                                     config.count("top", 1), decoder):
         click.echo(line.line())
+
+
+@classifier.command("train")
+@click.argument("data")
+@click.argument("cfg")
+@click.argument("weights", required=False)
+@click.option("-clear", "--clear", is_flag=True, help="Reset seen: the schedule starts over.")
+@click.option("-dont_show", "--dont-show", is_flag=True,
+              help="Accepted for Darknet compatibility; no window is opened (see chart.png).")
+@click.option("--device", default=None,
+              help="cpu, cuda or cuda:N (default: cuda when a GPU is there).")
+@click.option("-i", "gpu_index", type=int, default=None, help="GPU index, as Darknet's -i.")
+@click.option("-chart", "--chart", default="chart.png", show_default=True,
+              help="Where to draw the loss ('' to skip).")
+@click.option("--workers", type=click.IntRange(0), default=2, show_default=True,
+              help="Data-loading processes.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of image choice and augmentation.")
+@click.option("--max-batches", type=click.IntRange(1), default=None,
+              help="Override the cfg's max_batches.")
+@click.option("--nan-recovery", is_flag=True,
+              help="On NaN, reload the last good weights and continue at a tenth of the rate.")
+def classifier_train(data, cfg, weights, clear, dont_show, device, gpu_index, chart, workers,
+                     seed, max_batches, nan_recovery):
+    """Train a classifier: darknet-py classifier train DATA CFG [WEIGHTS], as Darknet's
+    train_classifier (train= list, labels= found in each path, classes=; the cfg ends in
+    [softmax], optionally [cost])."""
+    from ..train import TrainConfig, train
+
+    config = TrainConfig(
+        data=str(assets.resolve(data)), cfg=str(assets.resolve(cfg)),
+        weights=str(assets.resolve(weights)) if weights else None, clear=clear,
+        device=device_name(device, gpu_index), workers=workers, seed=seed,
+        max_batches=max_batches, nan_recovery=nan_recovery, chart=chart or None,
+        task="classifier")
+    result = train(config, lambda report: click.echo(report.line()), click.echo)
+    if result.stopped:
+        click.echo(f"stopped at iteration {result.iterations}; saved _last")

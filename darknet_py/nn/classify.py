@@ -50,10 +50,28 @@ class Softmax(DarknetLayer):
 
     def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
         flat = x.reshape(x.shape[0], self.groups, -1)
-        return torch.softmax(flat / self.temperature, -1).reshape(x.shape)
+        y = torch.softmax(flat / self.temperature, -1).reshape(x.shape)
+        if self.training and x.requires_grad:  # backward_softmax_layer: delta passes as is
+            return _PassDelta.apply(x, y)
+        return y
 
     def extra_repr(self) -> str:
         return f"groups={self.groups}, temperature={self.temperature}"
+
+
+class _PassDelta(torch.autograd.Function):
+    """Gives ``y`` forward; backward hands the gradient on ``y`` to ``x`` unchanged, as
+    Darknet's ``backward_softmax_layer`` adds its ``delta`` to the layer before's (its
+    ``softmax_x_ent`` delta ``truth - p`` is already the cross-entropy gradient of the
+    logits)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, y: Tensor) -> Tensor:
+        return y.detach().clone()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        return grad, None
 
 
 @register("connected")

@@ -33,7 +33,7 @@ from .stats import HeadStats
 from .yolo_deltas import YoloDeltas
 
 
-class _DarknetLoss(torch.autograd.Function):
+class DeltaGradient(torch.autograd.Function):
     """Returns ``value``; its backward gives each head input ``-delta`` (times the
     incoming gradient), as Darknet's backward_yolo_layer adds ``delta``."""
 
@@ -120,7 +120,7 @@ class DarknetLoss:
             counts.append(count)
         figures = LossFigures(sums, counts, self.heads, batch)
         value = (figures.costs().mean() / batch).float()
-        return _DarknetLoss.apply(value, *pairs), figures
+        return DeltaGradient.apply(value, *pairs), figures
 
     def _plan(self, heads: list[Tensor], targets: Tensor, net_size: tuple[int, int]) -> list:
         """Per ``[yolo]`` head: the batch's truths and its assignments, on the host and

@@ -152,3 +152,53 @@ class TrainLoader:
         if self.on_device is None:
             return batches
         return ((self.on_device(plans), targets) for plans, targets in batches)
+
+
+@dataclass
+class TaskParts:
+    """What a training task adds to the common setup: its loader of mini-batches, its
+    loss, the training list and the mAP list."""
+
+    loader: Callable[[int], object]
+    loss_fn: object
+    images: list[str]
+    valid: list[str]
+
+
+def detector_task(config, model: Darknet, data, schedule: Schedule, device: torch.device,
+                  say: Callable[[str], None]) -> TaskParts:
+    """``detector train``: label files beside the images, Darknet's detection loss."""
+    images = data.image_list("train")
+    labels = LabelFiles.find(images)
+    say(labels.summary())
+    valid = data.image_list("valid", "train") if config.calc_map else []
+    loader = TrainLoader(model, images, labels, schedule, config.seed, config.workers,
+                         device, config.rank, config.world, config.device_augment)
+    return TaskParts(loader, model.darknet_loss(), images, valid)
+
+
+def classifier_task(config, model: Darknet, data, schedule: Schedule, device: torch.device,
+                    say: Callable[[str], None]) -> TaskParts:
+    """``classifier train``: classes from ``labels=`` found in each path, the softmax and
+    ``[cost]`` cost."""
+    from ..io.data import read_names
+    from .classify_data import ClassifierLoader
+    from .classify_loss import ClassifierLoss
+
+    loss = ClassifierLoss(model)
+    classes = data.count("classes", 2)
+    outputs = model.shapes[loss.index].size
+    if outputs != classes:
+        raise DarknetError(f"{config.data}: classes={classes}, but the cfg's [softmax] has "
+                           f"{outputs} outputs")
+    if config.calc_map or config.device_augment:
+        raise DarknetError("classifier train: -map and --device-augment are detector options")
+    labels = read_names(data.resolve("labels", "data/labels.list"))
+    images = data.image_list("train")
+    loader = ClassifierLoader(model, images, labels, classes, schedule, config.seed,
+                              config.workers, device, config.rank, config.world)
+    return TaskParts(loader, loss, images, [])
+
+
+#: the training tasks, by ``TrainConfig.task``
+TASKS = {"detector": detector_task, "classifier": classifier_task}

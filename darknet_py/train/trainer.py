@@ -27,14 +27,14 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from ..io import checkpoint
-from ..io.data import LabelFiles, read_data_cfg
+from ..io.data import read_data_cfg
 from ..nn.model import Darknet
 from .dataset import to_input
 from .hooks import ChartHook, CheckpointHook, EmaHook, HookBase, MapHook, NanGuard, TrainingDiverged
 from .loss import LossFigures
 from .optim import learning_rate, make_optimizer, set_learning_rate
 from .safety import StopFlag, check_writable
-from .setup import Schedule, Start, TrainLoader, state_path
+from .setup import TASKS, Schedule, Start, state_path
 from .show import show_first
 from .state import TrainState
 
@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainConfig:
-    """What ``detector train`` is asked to do."""
+    """What ``detector train`` (or ``classifier train``, ``task="classifier"``) is asked
+    to do."""
 
     data: str
     cfg: str
@@ -65,6 +66,7 @@ class TrainConfig:
     sync_bn: bool = False  # batch statistics over all processes (torch's SyncBatchNorm)
     show_imgs: str | None = None  # -show_imgs: the first iteration's batches as JPEGs here
     device_augment: bool = False  # crop, resize, flip, HSV and mosaic on the device
+    task: str = "detector"  # or "classifier" (classifier train)
     rank: int = 0
     world: int = 1
 
@@ -86,8 +88,13 @@ class IterationReport:
     hours_left: float
     size: tuple[int, int]
     layer_lines: list[str] = field(default_factory=list)  # Darknet's per-head lines
+    epoch_images: int = 0  # classifier train: the training list's length, for its epoch
 
     def line(self) -> str:
+        if self.epoch_images:  # train_classifier's line
+            return (f"{self.iteration}, {self.images / self.epoch_images:.3f}: {self.loss:f}, "
+                    f"{self.avg_loss:f} avg, {self.rate:f} rate, {self.seconds:f} seconds, "
+                    f"{self.images} images, {self.hours_left:f} hours left")
         return (f" {self.iteration}: {self.loss:f}, {self.avg_loss:f} avg loss, {self.rate:f} "
                 f"rate, {self.seconds:f} seconds, {self.images} images, {self.hours_left:f} "
                 "hours left")
@@ -103,7 +110,7 @@ class TrainResult:
 
 
 class Trainer:
-    """Runs ``detector train``: ``run()`` trains to ``schedule.max_batches`` and returns
+    """Runs ``detector train`` (and ``classifier train``): ``run()`` trains to ``schedule.max_batches`` and returns
     ``TrainResult``.  Made from its parts (a model on its device, its optimizer, a
     ``loader(start)`` of mini-batches, the schedule), or from a ``TrainConfig`` by
     ``from_config``, which does the reading and checking.  ``state`` is the loop's
@@ -114,7 +121,7 @@ class Trainer:
                  *, backup: Path, valid_images: list[str] | None = None, epoch: int = 0,
                  start: Start | None = None, initial_state: dict | None = None,
                  on_iteration: Callable[[IterationReport], None] | None = None,
-                 on_message: Callable[[str], None] | None = None):
+                 on_message: Callable[[str], None] | None = None, loss_fn=None):
         self.c = config
         self.model, self.optimizer, self.loader, self.schedule = model, optimizer, loader, schedule
         self.net = model.net
@@ -144,7 +151,7 @@ class Trainer:
                 torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
             self.train_model = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.loss_fn = model.darknet_loss()
+        self.loss_fn = loss_fn or model.darknet_loss()  # Darknet's detection loss by default
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
         self.batches: Iterator | None = None
         self.start_iteration = self.state.iteration
@@ -166,18 +173,14 @@ class Trainer:
         backup = Path(config.backup or data.get("backup", "backup/"))
         if config.rank == 0:
             check_writable(backup)
-        images = data.image_list("train")
-        labels = LabelFiles.find(images)
-        say(labels.summary())
-        valid = data.image_list("valid", "train") if config.calc_map else []
+        task = TASKS[config.task](config, model, data, schedule, device, say)
         start = Start.load(model, config.weights, config.clear, say)
         model.to(device)
         initial = copy.deepcopy(model.state_dict()) if config.nan_recovery else None
-        loader = TrainLoader(model, images, labels, schedule, config.seed, config.workers,
-                             device, config.rank, config.world, config.device_augment)
-        return cls(model, make_optimizer(model), loader, schedule, config, backup=backup,
-                   valid_images=valid, epoch=len(images), start=start,
-                   initial_state=initial, on_iteration=on_iteration, on_message=say)
+        return cls(model, make_optimizer(model), task.loader, schedule, config, backup=backup,
+                   valid_images=task.valid, epoch=len(task.images), start=start,
+                   initial_state=initial, on_iteration=on_iteration, on_message=say,
+                   loss_fn=task.loss_fn)
 
     def build_hooks(self) -> list[HookBase]:
         """The hooks of this run, in the order they act after each step."""
@@ -342,7 +345,7 @@ class Trainer:
         lines = [st.line(sec) for st, sec in zip(state.last_stats, self.model.head_sections)]
         return IterationReport(state.iteration, loss, state.avg_loss, rate, seconds,
                                state.iteration * s.batch, left, (x.shape[3], x.shape[2]),
-                               lines)
+                               lines, self.epoch if self.c.task == "classifier" else 0)
 
 
 def train(config: TrainConfig, on_iteration=None, on_message=None) -> TrainResult:
