@@ -21,6 +21,7 @@ from darknet_py.train.classify_data import (ClassifierAugment, ClassifierDraws,
 from darknet_py.train.classify_loss import ClassifierLoss
 
 from . import darknet_classifier_reference as ref
+from .darknet_cpu_batchnorm import darknet_cpu_batchnorm
 from .conftest import COCO128, ROOT, SHARED, requires_shared
 
 REFERENCE = json.loads((ROOT / "tests" / "data" / "darknet_classifier_augment.json").read_text())
@@ -233,3 +234,37 @@ def test_classifier_train_command(tmp_path, monkeypatch, capsys):
     rc = main(["classifier", "train", "c.data", "c.cfg", "--workers", "0", "--device", "cpu"])
     _, err = capsys.readouterr()
     assert rc == 1 and "classes=2, but the cfg's [softmax] has 3 outputs" in err
+
+
+GRADIENTS = np.load(ROOT / "tests" / "data" / "darknet_classifier_gradients.npz")
+COSTS = {"sse": "[cost]\ntype=sse\n", "sse_half": "[cost]\ntype=sse\nscale=0.5\n",
+         "smooth": "[cost]\ntype=smooth\n", "none": ""}
+
+
+@pytest.mark.parametrize("name", list(COSTS))
+def test_gradients_equal_darknet_cs_train_network_datum(name, tmp_path):
+    """Darknet C's train_network_datum on the same weights, images and truths (stored by
+    a generator outside the repo): its cost and every conv layer's bias, scale and weight
+    updates are our loss times the batch and minus our gradients, with Darknet's CPU
+    batch norm ported (its batch-norm biases get no update, a CPU-build bug darknet-py
+    leaves out: see the README)."""
+    weights = tmp_path / "w.weights"
+    weights.write_bytes(GRADIENTS[f"{name}_weights"].tobytes())
+    model = Darknet.from_text(CFG.format(max_batches=10, cost=COSTS[name]))
+    model.load_weights(weights)
+    model.train()
+    x, y = torch.from_numpy(GRADIENTS[f"{name}_x"]), torch.from_numpy(GRADIENTS[f"{name}_y"])
+    with darknet_cpu_batchnorm():
+        loss, _ = ClassifierLoss(model).compute(model(x), y, (32, 32))
+        loss.backward()
+    assert loss.detach().item() * 4 == pytest.approx(float(GRADIENTS[f"{name}_error"][0]),
+                                                     rel=1e-5)
+    ours = []
+    for layer in model.layers:
+        if hasattr(layer, "conv"):
+            tensors = [layer.conv.bias] if layer.bn is None else [layer.bn.bias, layer.bn.weight]
+            ours += [-t.grad.reshape(-1) if t.grad is not None else torch.zeros(t.numel())
+                     for t in tensors + [layer.conv.weight]]
+    ours = torch.cat(ours).numpy()
+    expect = GRADIENTS[f"{name}_updates"]
+    np.testing.assert_allclose(ours, expect, rtol=1e-4, atol=1e-5 * np.abs(expect).max())
