@@ -163,3 +163,35 @@ def test_detector_train_runs_each_head(tmp_path, monkeypatch, kind):
     assert result.iterations == 4 and all(math.isfinite(v) for v in result.losses)
     assert len(lines) == 4 and "count: " in lines[-1]
     assert (tmp_path / "backup" / "h_final.weights").exists()
+
+
+@pytest.mark.parametrize("kind", ["region", "Gaussian_yolo"])
+def test_gradients_equal_darknet_cs_train_network_datum(kind, tmp_path):
+    """Darknet C's train_network_datum on the same weights, images and truths (stored by
+    a generator outside the repo, Darknet's seen = one mini-batch): its cost is our loss
+    times the mini-batch, and every conv layer's updates are minus our gradients (with
+    Darknet's CPU batch norm ported, whose biases get no update)."""
+    from .darknet_cpu_batchnorm import darknet_cpu_batchnorm
+
+    ref = np.load(ROOT / "tests" / "data" / "darknet_head_gradients.npz")
+    head, per = (REGION_HEAD, 5) if kind == "region" else (GAUSSIAN_HEAD, 9)
+    weights = tmp_path / "w.weights"
+    weights.write_bytes(ref[f"{kind}_weights"].tobytes())
+    model = Darknet.from_text(REGION.format(max_batches=10, filters=3 * (per + 3)) + head)
+    model.load_weights(weights)
+    model.train()
+    x = torch.from_numpy(ref[f"{kind}_x"])
+    targets = torch.from_numpy(ref[f"{kind}_targets"])
+    with darknet_cpu_batchnorm():
+        loss, _ = model.loss(model(x), targets, seen=2)
+        loss.backward()
+    assert loss.detach().item() * 2 == pytest.approx(float(ref[f"{kind}_error"][0]), rel=1e-4)
+    ours = []
+    for layer in model.layers:
+        if hasattr(layer, "conv"):
+            tensors = [layer.conv.bias] if layer.bn is None else [layer.bn.bias, layer.bn.weight]
+            ours += [-t.grad.reshape(-1) if t.grad is not None else torch.zeros(t.numel())
+                     for t in tensors + [layer.conv.weight]]
+    ours = torch.cat(ours).numpy()
+    expect = ref[f"{kind}_updates"]
+    np.testing.assert_allclose(ours, expect, rtol=1e-4, atol=1e-5 * np.abs(expect).max())
