@@ -3,6 +3,8 @@ forwards (``darknet_layers_reference.py``), on randomized sizes and options."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -340,3 +342,35 @@ def test_activation_batchnorm_empty_and_implicit():
     np.testing.assert_array_equal(implicit, weights.ravel())
     assert model.shapes[3] == type(model.shapes[3])(5, 2, 1)
     assert [t.numel() for m in model.layers for t in m.darknet_tensors()] == [3, 3, 3, 3, 10]
+
+
+CONV_LSTM = np.load(Path(__file__).parent / "data" / "darknet_conv_lstm.npz")
+
+
+@pytest.mark.parametrize("name", ["plain", "peephole_bn", "groups"])
+def test_conv_lstm_equals_darknet_c(name, tmp_path):
+    """``[conv_lstm]`` between two layers: every layer's ``l.output`` equals Darknet C's
+    after ``network_predict`` (stored by a generator outside the repo: random weights,
+    peephole and batch norm, grouped 1x1 gates)."""
+    weights = tmp_path / "w.weights"
+    weights.write_bytes(CONV_LSTM[f"{name}_weights"].tobytes())
+    model = Darknet.from_text(CONV_LSTM[f"{name}_cfg"].tobytes().decode())
+    model.load_weights(weights)
+    model.eval()
+    with torch.no_grad():
+        outs = model.layer_outputs(torch.from_numpy(CONV_LSTM[f"{name}_x"]))
+    ours = torch.cat([o.reshape(-1) for o in outs]).numpy()
+    np.testing.assert_allclose(ours, CONV_LSTM[f"{name}_outputs"], rtol=0, atol=1e-6)
+    saved = tmp_path / "again.weights"
+    model.save_weights(saved)
+    assert saved.read_bytes() == weights.read_bytes()
+
+
+def test_conv_lstm_refuses_what_darknets_cpu_forward_lacks():
+    from darknet_py.errors import CfgError
+
+    for keys, word in (("bottleneck=1", "bottleneck"), ("stride=2", "stride"),
+                       ("size=3\npadding=0", "padding")):
+        with pytest.raises(CfgError, match=word):
+            Darknet.from_text(f"[net]\nwidth=8\nheight=8\nchannels=2\n\n[conv_lstm]\n"
+                              f"output=2\n{keys}\n")
