@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from .base import ACTIVATIONS, FLT_MAX, LayerSection, choices, register_section, unimplemented
+from .tree import load_tree
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,7 @@ class SoftmaxSection(LayerSection):
     def finalize(self) -> None:
         if self.groups < 1:
             raise self.error(f"groups={self.groups} must be at least 1", "groups")
-        if self.tree:
-            raise self.error("tree= (a softmax tree, as in the yolo9000 cfgs) is not "
-                             "supported by darknet-py", "tree")
+        self.softmax_tree = load_tree(self)
         if not self.temperature > 0:
             raise self.error(f"temperature={self.temperature} must be positive", "temperature")
 

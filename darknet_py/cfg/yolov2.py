@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from .base import LayerSection, register_section, unimplemented
+from .tree import load_tree
 
 
 @register_section
@@ -66,8 +67,8 @@ class RegionSection(LayerSection):
     mask_scale: float = 1.0
     class_scale: float = 1.0
     bias_match: int = 0
-    tree: str | None = None
-    map: str | None = None
+    tree: str | None = None  # yolo9000's softmax tree (``softmax_tree`` once read)
+    map: str | None = field(default=None, metadata=unimplemented("training"))
 
     def finalize(self) -> None:
         if self.classes < 1:
@@ -77,10 +78,10 @@ class RegionSection(LayerSection):
         if self.coords != 4:
             raise self.error(f"coords={self.coords} is not supported by darknet-py (4 is)",
                              "coords")
-        for key in ("tree", "map"):
-            if getattr(self, key):
-                raise self.error(f"{key}= (yolo9000's softmax tree) is not supported by "
-                                 "darknet-py", key)
+        self.softmax_tree = load_tree(self)
+        if self.softmax_tree is not None and self.softmax_tree.n != self.classes:
+            raise self.error(f"tree={self.tree} has {self.softmax_tree.n} classes, but "
+                             f"classes={self.classes}", "tree")
         listed = list(self.anchors or [])[: 2 * self.num]  # Darknet reads num * 2 values
         self.anchors = listed + [0.5] * (2 * self.num - len(listed))  # make_region_layer's .5
 

@@ -105,10 +105,12 @@ def darknet_order(head_shapes: list[tuple[int, int, int]], device=None) -> Tenso
 
 
 def candidates(pred: Tensor, thresh: float, net_size: tuple[int, int], image_size: tuple[int, int],
-               letter_box: bool) -> tuple[Tensor, Tensor, Tensor]:
+               letter_box: bool, final: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """One image's decoded predictions (B, 5+C) -> boxes relative to the image, objectness
     and probabilities (``get_yolo_detections``: a candidate needs objectness > ``thresh``;
-    class probability = objectness * class, 0 where not above ``thresh``).
+    class probability = objectness * class, 0 where not above ``thresh``).  ``final`` (B,)
+    marks candidates whose class columns are already the probabilities (a softmax tree's,
+    ``get_region_boxes``): the objectness only gates them.
 
     ``net_size`` and ``image_size`` are (width, height).
     """
@@ -119,5 +121,7 @@ def candidates(pred: Tensor, thresh: float, net_size: tuple[int, int], image_siz
     boxes = p[:, :4] / torch.tensor([net_w, net_h, net_w, net_h], dtype=p.dtype, device=p.device)
     boxes = correct_boxes(boxes, net_size, image_size, letter_box)
     probs = p[:, 4:5] * p[:, 5:]
+    if final is not None:
+        probs = torch.where(final[keep, None], p[:, 5:], probs)
     probs = torch.where(probs > thresh, probs, torch.zeros_like(probs))
     return boxes, p[:, 4], probs

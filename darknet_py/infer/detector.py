@@ -88,6 +88,8 @@ class Detector:
                                else self.config.letter_box)
         self.net_size = (model.width, model.height)
         self._order = darknet_order(model.head_shapes)
+        final = model.final_scores()
+        self._final = final[self._order] if bool(final.any()) else None
 
     def preprocess(self, image: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """One RGB image (array, or tensor on any device) -> network input (H x W x 3),
@@ -110,8 +112,9 @@ class Detector:
     def postprocess(self, pred: torch.Tensor, image_size: tuple[int, int]) -> Detections:
         """One image's predictions -> thresholded, NMS-ed detections (Darknet's order)."""
         pred = pred[self._order.to(pred.device)]
+        final = self._final.to(pred.device) if self._final is not None else None
         boxes, obj, probs = candidates(pred, self.config.thresh, self.net_size, image_size,
-                                       self.letter_box)
+                                       self.letter_box, final)
         order = sort_like_darknet(probs)
         kept = nms(boxes, probs, self.config.nms, self.nms_kind, self.beta_nms)
         return Detections(boxes[order].cpu(), obj[order].cpu(), kept[order].cpu(), image_size)

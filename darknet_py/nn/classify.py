@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from .activations import activation as make_activation
 from .layers import DarknetLayer
 from .registry import MAX_ELEMENTS, BuildContext, Shape, register
+from .tree import TreeBuffers
 
 
 @register("avgpool")
@@ -42,15 +43,23 @@ class Softmax(DarknetLayer):
         if inp.size % s.groups:
             raise s.error(f"the input's {inp.size} values do not split into groups="
                           f"{s.groups}", "groups")
-        return cls(s.groups, s.temperature), inp
+        tree = getattr(s, "softmax_tree", None)
+        if tree is not None and tree.n != inp.size:
+            raise s.error(f"tree={s.tree} has {tree.n} classes, but the input has "
+                          f"{inp.size} values", "tree")
+        return cls(s.groups, s.temperature, tree), inp
 
-    def __init__(self, groups: int = 1, temperature: float = 1.0):
+    def __init__(self, groups: int = 1, temperature: float = 1.0, tree=None):
         super().__init__()
         self.groups, self.temperature = groups, temperature
+        self.tree = TreeBuffers(tree, temperature) if tree is not None else None
 
     def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
-        flat = x.reshape(x.shape[0], self.groups, -1)
-        y = torch.softmax(flat / self.temperature, -1).reshape(x.shape)
+        if self.tree is not None:  # softmax_tree: within each group of the tree
+            y = self.tree.softmax(x.reshape(x.shape[0], -1)).reshape(x.shape)
+        else:
+            flat = x.reshape(x.shape[0], self.groups, -1)
+            y = torch.softmax(flat / self.temperature, -1).reshape(x.shape)
         if self.training and x.requires_grad:  # backward_softmax_layer: delta passes as is
             return _PassDelta.apply(x, y)
         return y

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from ..ops.boxes import yolo_boxes
 from .layers import DarknetLayer
 from .registry import BuildContext, Shape, register
+from .tree import TreeBuffers
 
 #: head kinds whose ``decode`` gives detection candidates (``model(x)`` in eval mode)
 DECODED_HEADS = ("yolo", "region", "Gaussian_yolo", "detection")
@@ -30,7 +31,11 @@ def _check_filters(s, inp: Shape, coords: int) -> None:
 
 class _Head(DarknetLayer):
     """What every detection head does: the raw map in training (the loss reads it), its
-    ``decode``d candidates at inference, and ``activate`` as Darknet's ``l.output``."""
+    ``decode``d candidates at inference, and ``activate`` as Darknet's ``l.output``.
+    ``final_scores``: the class columns are the probabilities as they are (the objectness
+    column only gates them), not to be multiplied by the objectness."""
+
+    final_scores = False
 
     def forward(self, x: Tensor, outputs: list[Tensor | None]) -> Tensor:
         if self.training:
@@ -150,12 +155,17 @@ class _AnchoredHead(_Head):
 class Region(_AnchoredHead):
     """``[region]``: YOLOv2's head.  Its ``l.output`` (forward_region_layer, CPU build)
     is the input transposed to cell-major order, (cells, anchors, 5 + C), with the
-    logistic on the objectness and, with ``softmax=1``, the softmax over the classes;
-    x, y, w, h stay raw (``get_region_box`` activates them).  In eval mode ``model(x)`` gives its candidates as ``[yolo]``'s do (anchor, row,
-    column order), decoded as ``custom_get_region_detections``: every cell and anchor is
-    a candidate with objectness 1; boxes ``((col, row) + logistic(t)) / grid`` and
-    ``exp(t) * anchor / grid`` (anchors in grid cells), class scores
-    ``logistic(obj) * class``."""
+    logistic on the objectness and, with ``softmax=1``, the softmax over the classes (with
+    ``tree=``, within each group of the softmax tree); x, y, w, h stay raw
+    (``get_region_box`` activates them).  In eval mode ``model(x)`` gives its candidates
+    as ``[yolo]``'s do (anchor, row, column order), decoded as
+    ``custom_get_region_detections``: every cell and anchor is a candidate with
+    objectness 1; boxes ``((col, row) + logistic(t)) / grid`` and ``exp(t) * anchor /
+    grid`` (anchors in grid cells), class scores ``logistic(obj) * class``.  With a tree
+    (``get_region_boxes``) each class is multiplied by its parents' products, only the
+    last class above .5 is kept, unscaled, and the candidate counts only where its
+    objectness is above the threshold: the objectness column then carries it and
+    ``final_scores`` is set.  ``classfix=-1`` zeroes objectness below .5."""
 
     @classmethod
     def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
@@ -166,15 +176,19 @@ class Region(_AnchoredHead):
                           f"classes={s.classes} need filters=num*(classes+5)={expected}",
                           "classes")
         anchors = [(s.anchors[2 * k], s.anchors[2 * k + 1]) for k in range(s.num)]
-        return cls(anchors, s.classes, bool(s.softmax), (ctx.net_w, ctx.net_h)), inp
+        return cls(anchors, s.classes, bool(s.softmax), (ctx.net_w, ctx.net_h),
+                   getattr(s, "softmax_tree", None), s.classfix == -1), inp
 
     def __init__(self, anchors: list[tuple[float, float]], classes: int, softmax: bool,
-                 net_size: tuple[int, int] = (416, 416)):
+                 net_size: tuple[int, int] = (416, 416), tree=None, classfix_gate=False):
         super().__init__(anchors, classes, net_size)
-        self.softmax = softmax
+        self.softmax, self.classfix_gate = softmax, classfix_gate
+        self.tree = TreeBuffers(tree) if tree is not None else None
+        self.final_scores = tree is not None
 
     def decode(self, x: Tensor) -> Tensor:
-        """(N, A*H*W, 5+C): cx, cy, w, h in input pixels, 1, and the class scores."""
+        """(N, A*H*W, 5+C): cx, cy, w, h in input pixels, 1 (a tree: the objectness), and
+        the class scores."""
         n, _, h, w = x.shape
         p = self.activate(x).reshape(n, h, w, self.num_anchors, -1).permute(0, 3, 1, 2, 4)
         gx, gy, aw, ah = self.grid(x)
@@ -183,8 +197,13 @@ class Region(_AnchoredHead):
                              (gy + torch.sigmoid(p[..., 1])) / h * net_h,
                              torch.exp(p[..., 2]) * aw / w * net_w,
                              torch.exp(p[..., 3]) * ah / h * net_h], -1)
-        scores = p[..., 4:5] * p[..., 5:]
-        out = torch.cat([boxes, torch.ones_like(p[..., 4:5]), scores], -1)
+        scale = p[..., 4:5]
+        if self.classfix_gate:
+            scale = torch.where(scale < .5, torch.zeros_like(scale), scale)
+        if self.tree is None:
+            out = torch.cat([boxes, torch.ones_like(scale), scale * p[..., 5:]], -1)
+        else:
+            out = torch.cat([boxes, scale, self.tree.top_class(p[..., 5:])], -1)
         return out.reshape(n, -1, 5 + self.classes)
 
     def activate(self, x: Tensor) -> Tensor:
@@ -192,7 +211,10 @@ class Region(_AnchoredHead):
         n, c, h, w = x.shape
         p = x.reshape(n, c, h * w).transpose(1, 2).reshape(n, h * w * self.num_anchors, -1)
         parts = [p[..., :4], torch.sigmoid(p[..., 4:5])]
-        parts.append(torch.softmax(p[..., 5:], -1) if self.softmax else p[..., 5:])
+        if self.tree is not None:
+            parts.append(self.tree.softmax(p[..., 5:]))
+        else:
+            parts.append(torch.softmax(p[..., 5:], -1) if self.softmax else p[..., 5:])
         return torch.cat(parts, -1)
 
     def extra_repr(self) -> str:

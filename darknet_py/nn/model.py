@@ -123,6 +123,13 @@ class LayersDescribed(CfgDescribed):
         """Layer indices of the ``[yolo]`` heads (the ones darknet-py trains)."""
         return [i for i in self.head_indices if isinstance(self.layers[i], Yolo)]
 
+    def final_scores(self) -> Tensor:
+        """(B,) bool over ``model(x)``'s candidates: True where the class columns are
+        final probabilities that the objectness column only gates (a softmax tree)."""
+        flags = [torch.full((a * h * w,), bool(getattr(self.layers[i], "final_scores", False)))
+                 for i, (a, h, w) in zip(self.head_indices, self.head_shapes)]
+        return torch.cat(flags) if flags else torch.zeros(0, dtype=torch.bool)
+
     @property
     def head_shapes(self) -> list[tuple[int, int, int]]:
         """(anchors, rows, columns) of each detection head, in cfg order."""

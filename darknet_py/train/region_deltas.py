@@ -171,6 +171,9 @@ class RegionDeltas:
                "no_box")
 
     def __init__(self, layer: Region, section: RegionSection, index: int):
+        if layer.tree is not None:
+            raise section.error("training with a softmax tree (tree=) is not implemented by "
+                                "darknet-py; its detection is", "tree")
         self.layer, self.s, self.index = layer, section, index
 
     def __call__(self, x: Tensor, targets: Tensor, plan, net_size: tuple[int, int],
