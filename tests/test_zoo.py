@@ -9,6 +9,7 @@ layer of ``model.layer_outputs`` must be within 1e-4 of max(1, max|Darknet|).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -81,16 +82,22 @@ def test_every_layer_equals_darknet(name, zoo):
 
 
 @pytest.mark.parametrize("name", [n for n in CASES if n not in NOT_YET])
-def test_load_table_total_is_darknets(name, tmp_path):
-    """``cfg show``'s Total BFLOPS equals the one in Darknet's load log."""
+def test_load_table_bflops_are_darknets(name, tmp_path):
+    """``cfg show``'s BFLOPs: every row where Darknet's load log prints one (to its 3
+    decimals), and the Total BFLOPS."""
     from darknet_py.nn.cost import layer_bflops
 
     ref = np.load(ZOO / f"{name}.npz")
     meta = json.loads(str(ref["meta"]))
     model = Darknet(parse_cfg(meta["cfg_text"]))
-    total = float(meta["darknet_load_log"].split("Total BFLOPS")[1].split()[0])
-    assert sum(layer_bflops(list(model.layers), model.shapes)) == pytest.approx(total,
-                                                                                abs=1e-3)
+    ours = layer_bflops(list(model.layers), model.shapes)
+    log = meta["darknet_load_log"]
+    rows = [re.match(r"^\s*(\d+) .*?([\d.]+) BF\s*$", line) for line in log.splitlines()]
+    rows = [(int(m.group(1)), float(m.group(2))) for m in rows if m]
+    assert rows and all(abs(ours[i] - value) <= 5e-4 + 1e-9 for i, value in rows), [
+        (i, value, ours[i]) for i, value in rows if abs(ours[i] - value) > 5e-4 + 1e-9]
+    total = float(log.split("Total BFLOPS")[1].split()[0])
+    assert sum(ours) == pytest.approx(total, abs=1e-3)
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -27,11 +27,12 @@ def layer_table(layers: list[nn.Module], shapes: list[Shape], input_shape: Shape
     """Darknet's load-time table: each layer's kind, input and output shape, parameters
     and BFLOPs, ending with ``Total BFLOPS``."""
     bflops = layer_bflops(layers, shapes)
-    lines = ["layer  type                    input               output   params     BFLOPs"]
+    lines = ["layer  type                          input               output   params     "
+             "BFLOPs"]
     previous = input_shape
     for i, (m, s, bf) in enumerate(zip(layers, shapes, bflops)):
         params = sum(p.numel() for p in m.parameters())
-        lines.append(f"{i:5d}  {m.describe():22s} {previous.w:4d} x{previous.h:4d} x"
+        lines.append(f"{i:5d}  {m.describe():28s} {previous.w:4d} x{previous.h:4d} x"
                      f"{previous.c:5d} -> {s.w:4d} x{s.h:4d} x{s.c:5d} {params:9d} {bf:9.3f} BF")
         previous = s
     lines.append(f"Total BFLOPS {sum(bflops):.3f} ")

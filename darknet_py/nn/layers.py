@@ -196,9 +196,17 @@ class Convolutional(DarknetLayer):
         return 2.0 * self.conv.weight.numel() * out.h * out.w / 1e9
 
     def describe(self) -> str:
+        """make_convolutional_layer's text: convX for xnor, filters (/ groups), size,
+        stride (dilation)."""
         c = self.conv
-        return (f"conv {c.out_channels:5d} {c.kernel_size[0]:3d} x{c.kernel_size[1]:2d}/"
-                f"{c.stride[0]:2d}")
+        filters = (f"{c.out_channels:5d}/{c.groups:4d} " if c.groups > 1
+                   else f"{c.out_channels:5d}      ")
+        if c.stride[0] != c.stride[1]:
+            size = f"{c.kernel_size[0]:2d}x{c.kernel_size[1]:2d}/{c.stride[0]:2d}x{c.stride[1]:2d} "
+        else:
+            size = f"{c.kernel_size[0]:2d} x{c.kernel_size[1]:2d}/{c.stride[0]:2d}"
+            size += f"({c.dilation[0]:1d})" if c.dilation[0] > 1 else "   "
+        return f"{'convX ' if self.xnor else 'conv  '}{filters}{size}"
 
 
 @register("route")

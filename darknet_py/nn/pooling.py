@@ -48,8 +48,14 @@ class MaxPool(DarknetLayer):
     def bflops(self, out: Shape) -> float:
         return self.size * self.size * out.size / 1e9
 
+    KIND_TEXT = "max"
+
     def describe(self) -> str:
-        return f"max  {'':5s} {self.size:3d} x{self.size:2d}/{self.stride[0]:2d}"
+        """make_maxpool_layer's text (``avg`` for local_avgpool)."""
+        sx, sy = self.stride
+        if sx != sy:
+            return f"{self.KIND_TEXT:16s} {self.size:2d}x{self.size:2d}/{sx:2d}x{sy:2d}"
+        return f"{self.KIND_TEXT:17s} {self.size:2d}x{self.size:2d}/{sx:2d}   "
 
 
 @register("local_avgpool")
@@ -68,8 +74,7 @@ class LocalAvgPool(MaxPool):
     def bflops(self, out: Shape) -> float:
         return self.size * self.size * out.size / 1e9  # make_maxpool_layer's count
 
-    def describe(self) -> str:
-        return f"avg  {'':5s} {self.size:3d} x{self.size:2d}/{self.stride[0]:2d}"
+    KIND_TEXT = "avg"
 
 
 @register("upsample")
