@@ -73,3 +73,16 @@ def darknet_cpu_batchnorm():
         yield
     finally:
         DarknetBatchNorm2d.forward = saved
+
+
+def conv_updates(model) -> torch.Tensor:
+    """Minus the gradients of every convolution in Darknet's ``weight_updates`` dump order:
+    per layer bias (batch-norm beta) updates, scale updates (with batch norm), weight
+    updates; a tensor without a gradient (the CPU build's betas) counts zeros."""
+    out = []
+    for layer in model.layers:
+        if hasattr(layer, "conv"):
+            tensors = [layer.conv.bias] if layer.bn is None else [layer.bn.bias, layer.bn.weight]
+            out += [-t.grad.reshape(-1) if t.grad is not None else torch.zeros(t.numel())
+                    for t in tensors + [layer.conv.weight]]
+    return torch.cat(out)

@@ -21,7 +21,7 @@ from darknet_py.train.classify_data import (ClassifierAugment, ClassifierDraws,
 from darknet_py.train.classify_loss import ClassifierLoss
 
 from . import darknet_classifier_reference as ref
-from .darknet_cpu_batchnorm import darknet_cpu_batchnorm
+from .darknet_cpu_batchnorm import conv_updates, darknet_cpu_batchnorm
 from .conftest import COCO128, ROOT, SHARED, requires_shared
 
 REFERENCE = json.loads((ROOT / "tests" / "data" / "darknet_classifier_augment.json").read_text())
@@ -259,12 +259,6 @@ def test_gradients_equal_darknet_cs_train_network_datum(name, tmp_path):
         loss.backward()
     assert loss.detach().item() * 4 == pytest.approx(float(GRADIENTS[f"{name}_error"][0]),
                                                      rel=1e-5)
-    ours = []
-    for layer in model.layers:
-        if hasattr(layer, "conv"):
-            tensors = [layer.conv.bias] if layer.bn is None else [layer.bn.bias, layer.bn.weight]
-            ours += [-t.grad.reshape(-1) if t.grad is not None else torch.zeros(t.numel())
-                     for t in tensors + [layer.conv.weight]]
-    ours = torch.cat(ours).numpy()
+    ours = conv_updates(model).numpy()
     expect = GRADIENTS[f"{name}_updates"]
     np.testing.assert_allclose(ours, expect, rtol=1e-4, atol=1e-5 * np.abs(expect).max())

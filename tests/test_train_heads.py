@@ -171,7 +171,7 @@ def test_gradients_equal_darknet_cs_train_network_datum(kind, tmp_path):
     a generator outside the repo, Darknet's seen = one mini-batch): its cost is our loss
     times the mini-batch, and every conv layer's updates are minus our gradients (with
     Darknet's CPU batch norm ported, whose biases get no update)."""
-    from .darknet_cpu_batchnorm import darknet_cpu_batchnorm
+    from .darknet_cpu_batchnorm import conv_updates, darknet_cpu_batchnorm
 
     ref = np.load(ROOT / "tests" / "data" / "darknet_head_gradients.npz")
     head, per = (REGION_HEAD, 5) if kind == "region" else (GAUSSIAN_HEAD, 9)
@@ -186,12 +186,6 @@ def test_gradients_equal_darknet_cs_train_network_datum(kind, tmp_path):
         loss, _ = model.loss(model(x), targets, seen=2)
         loss.backward()
     assert loss.detach().item() * 2 == pytest.approx(float(ref[f"{kind}_error"][0]), rel=1e-4)
-    ours = []
-    for layer in model.layers:
-        if hasattr(layer, "conv"):
-            tensors = [layer.conv.bias] if layer.bn is None else [layer.bn.bias, layer.bn.weight]
-            ours += [-t.grad.reshape(-1) if t.grad is not None else torch.zeros(t.numel())
-                     for t in tensors + [layer.conv.weight]]
-    ours = torch.cat(ours).numpy()
+    ours = conv_updates(model).numpy()
     expect = ref[f"{kind}_updates"]
     np.testing.assert_allclose(ours, expect, rtol=1e-4, atol=1e-5 * np.abs(expect).max())

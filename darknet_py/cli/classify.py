@@ -10,7 +10,7 @@ from .. import assets
 from ..errors import DataError
 from ..io.data import class_name, read_data_cfg, read_names
 from .app import cli
-from .options import decoder_option, device_name, image_paths, load_model
+from .options import decoder_option, device_name, image_paths, load_model, train_options
 
 
 @cli.group()
@@ -83,22 +83,7 @@ def classifier_valid(data, cfg, weights, decoder):
 @click.argument("data")
 @click.argument("cfg")
 @click.argument("weights", required=False)
-@click.option("-clear", "--clear", is_flag=True, help="Reset seen: the schedule starts over.")
-@click.option("-dont_show", "--dont-show", is_flag=True,
-              help="Accepted for Darknet compatibility; no window is opened (see chart.png).")
-@click.option("--device", default=None,
-              help="cpu, cuda or cuda:N (default: cuda when a GPU is there).")
-@click.option("-i", "gpu_index", type=int, default=None, help="GPU index, as Darknet's -i.")
-@click.option("-chart", "--chart", default="chart.png", show_default=True,
-              help="Where to draw the loss ('' to skip).")
-@click.option("--workers", type=click.IntRange(0), default=2, show_default=True,
-              help="Data-loading processes.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of image choice and augmentation.")
-@click.option("--max-batches", type=click.IntRange(1), default=None,
-              help="Override the cfg's max_batches.")
-@click.option("--nan-recovery", is_flag=True,
-              help="On NaN, reload the last good weights and continue at a tenth of the rate.")
+@train_options("Where to draw the loss ('' to skip).")
 def classifier_train(data, cfg, weights, clear, dont_show, device, gpu_index, chart, workers,
                      seed, max_batches, nan_recovery):
     """Train a classifier: darknet-py classifier train DATA CFG [WEIGHTS], as Darknet's

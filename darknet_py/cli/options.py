@@ -19,6 +19,32 @@ def options(*decorators):
     return apply
 
 
+def train_options(chart_help: str):
+    """The options ``detector train`` and ``classifier train`` share, Darknet's spelling
+    first."""
+    return options(
+        click.option("-dont_show", "--dont-show", is_flag=True,
+                     help="Accepted for Darknet compatibility; no window is opened (see "
+                          "chart.png)."),
+        click.option("-clear", "--clear", is_flag=True,
+                     help="Reset seen: the schedule starts over."),
+        click.option("--device", default=None,
+                     help="cpu, cuda or cuda:N (default: cuda when a GPU is there)."),
+        click.option("-i", "gpu_index", type=int, default=None,
+                     help="GPU index, as Darknet's -i."),
+        click.option("-chart", "--chart", default="chart.png", show_default=True,
+                     help=chart_help),
+        click.option("--workers", type=click.IntRange(0), default=2, show_default=True,
+                     help="Data-loading processes."),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed of image choice and augmentation."),
+        click.option("--max-batches", type=click.IntRange(1), default=None,
+                     help="Override the cfg's max_batches."),
+        click.option("--nan-recovery", is_flag=True,
+                     help="On NaN, reload the last good weights and continue at a tenth of "
+                          "the rate."))
+
+
 def device_name(device: str | None, gpu_index: int | None, asked: str | None = None) -> str:
     """The torch device to run on: ``--device``, by default ``cuda`` when a GPU is there
     (else ``cpu``), with ``-i N`` picking the GPU as Darknet's ``-i`` does.  ``asked`` is

@@ -9,13 +9,14 @@ import click
 
 from .. import assets
 from .app import detector
-from .options import device_name
+from .options import device_name, train_options
 
 
 @detector.command("train")
 @click.argument("data")
 @click.argument("cfg")
 @click.argument("weights", required=False)
+@train_options("Where to draw loss and mAP ('' to skip).")
 @click.option("-map", "--map", "calc_map", is_flag=True,
               help="Compute mAP (at -iou_thresh) on valid= every -mAP_epochs epochs; keep "
                    "_best.weights.")
@@ -25,31 +26,15 @@ from .options import device_name
               help="With -map: the IoU a detection needs to count.")
 @click.option("-mAP_epochs", "--map-epochs", type=click.IntRange(1), default=4,
               show_default=True, help="Epochs between mAP computations.")
-@click.option("-dont_show", "--dont-show", is_flag=True,
-              help="Accepted for Darknet compatibility; no window is opened (see chart.png).")
-@click.option("-clear", "--clear", is_flag=True, help="Reset seen: the schedule starts over.")
 @click.option("-show_imgs", "--show-imgs", is_flag=True,
               help="Write the first iteration's augmented images with their boxes as "
                    "aug_<batch>_<image>.jpg in the working directory.")
 @click.option("-gpus", "--gpus", default=None,
               help="Comma-separated CUDA devices; more than one trains with DDP.")
-@click.option("--device", default=None,
-              help="cpu, cuda or cuda:N (default: cuda when a GPU is there).")
-@click.option("-i", "gpu_index", type=int, default=None, help="GPU index, as Darknet's -i.")
-@click.option("-chart", "--chart", default="chart.png", show_default=True,
-              help="Where to draw loss and mAP ('' to skip).")
 @click.option("--cpu-processes", type=click.IntRange(1), default=1, show_default=True,
               help="DDP processes on the CPU (gloo), for machines without a GPU.")
-@click.option("--workers", type=click.IntRange(0), default=2, show_default=True,
-              help="Data-loading processes.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of image choice and augmentation.")
-@click.option("--max-batches", type=click.IntRange(1), default=None,
-              help="Override the cfg's max_batches.")
 @click.option("--amp", type=click.Choice(["bf16", "fp16"]), default=None,
               help="Mixed precision on CUDA.")
-@click.option("--nan-recovery", is_flag=True,
-              help="On NaN, reload the last good weights and continue at a tenth of the rate.")
 @click.option("--channels-last", is_flag=True, help="Train in channels_last memory format.")
 @click.option("--device-augment", is_flag=True,
               help="Workers only decode; crop, resize, flip, HSV and mosaic run batched on "
