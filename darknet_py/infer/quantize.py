@@ -54,7 +54,12 @@ class Int8Darknet(CfgDescribed, nn.Module):
         self.width, self.height = model.width, model.height
         self.header, self.names = model.header, model.names
         self.head_shapes = model.head_shapes
+        self._final_scores = model.final_scores()
         self.eval()
+
+    def final_scores(self) -> Tensor:
+        """The source model's ``final_scores()``."""
+        return self._final_scores
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.session.run(None, {"images": x.detach().float().cpu().numpy()})[0]
