@@ -112,6 +112,8 @@ def test_shortcut_with_fewer_and_more_channels_adds_leading_channels():
     ("linear", lambda x: x),
     ("leaky", lambda x: x if x > 0 else 0.1 * x),
     ("relu", lambda x: max(x, 0.0)),
+    # relu6_activate (the GPU build's); Darknet's CPU activate() has no RELU6 case and
+    # gives 0 everywhere, a Darknet bug darknet-py leaves out (efficientnet-lite*)
     ("relu6", lambda x: min(max(x, 0.0), 6.0)),
     ("logistic", lambda x: 1 / (1 + math.exp(-x))),
     ("mish", lambda x: x * math.tanh(x if x > 20 else math.log1p(math.exp(x)))),

@@ -104,6 +104,9 @@ _FACTORIES: dict[str, Callable[[], nn.Module]] = {
     "linear": nn.Identity,
     "leaky": lambda: nn.LeakyReLU(0.1),
     "relu": nn.ReLU,
+    # relu6_activate: min(max(x, 0), 6), as Darknet's GPU build computes it.  Its CPU
+    # build's activate() has no RELU6 case and returns 0 for every value (a Darknet bug
+    # left out; see the README).
     "relu6": nn.ReLU6,
     "logistic": nn.Sigmoid,
     "mish": nn.Mish,  # x * tanh(softplus(x)), softplus threshold 20 as Darknet
