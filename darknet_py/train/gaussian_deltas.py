@@ -50,20 +50,24 @@ def _boxes(p: Tensor, anchors: Tensor, gx: Tensor, gy: Tensor,
                        -1)
 
 
-def box_delta(p: Tensor, truth: Tensor, anchor: Tensor, i: int, j: int, grid: tuple[int, int],
-              net: tuple[int, int], s: GaussianYoloSection, mult: float) -> tuple[Tensor, Tensor]:
-    """delta_gaussian_yolo_box of one cell's output ``p`` (9+C,) toward ``truth`` (4,):
-    the eight deltas (x, ux, y, uy, w, uw, h, uh) and the IoU it returns (GIoU for the IoU
-    losses)."""
+def box_delta(p: Tensor, truth: Tensor, anchor: Tensor, i: Tensor, j: Tensor,
+              grid: tuple[int, int], net: tuple[int, int], s: GaussianYoloSection,
+              mult: Tensor) -> tuple[Tensor, Tensor]:
+    """delta_gaussian_yolo_box of K cells' outputs ``p`` (K, 9+C) at columns ``i`` and rows
+    ``j`` (K,) toward ``truth`` (K, 4) with their anchors (K, 2) and class multipliers
+    (K,): the eight deltas (K, 8: x, ux, y, uy, w, uw, h, uh) and the IoU it returns (GIoU
+    for the IoU losses)."""
     w, h = grid
-    pred = torch.stack([(i + p[0]) / w, (j + p[2]) / h, torch.exp(p[4]) * anchor[0] / net[0],
-                        torch.exp(p[6]) * anchor[1] / net[1]])
+    i, j = i.to(p.dtype), j.to(p.dtype)
+    pred = torch.stack([(i + p[:, 0]) / w, (j + p[:, 2]) / h,
+                        torch.exp(p[:, 4]) * anchor[:, 0] / net[0],
+                        torch.exp(p[:, 6]) * anchor[:, 1] / net[1]], -1)
     iou = box_iou(pred, truth, "iou" if s.iou_loss == "mse" else "giou")
-    target = torch.stack([truth[0] * w - i, truth[1] * h - j,
-                          torch.log(truth[2] * net[0] / anchor[0]),
-                          torch.log(truth[3] * net[1] / anchor[1])])
-    mu, sigma = p[[0, 2, 4, 6]], p[[1, 3, 5, 7]]
-    scale = 2 - truth[2] * truth[3]
+    target = torch.stack([truth[:, 0] * w - i, truth[:, 1] * h - j,
+                          torch.log(truth[:, 2] * net[0] / anchor[:, 0]),
+                          torch.log(truth[:, 3] * net[1] / anchor[:, 1])], -1)
+    mu, sigma = p[:, [0, 2, 4, 6]], p[:, [1, 3, 5, 7]]
+    scale = (2 - truth[:, 2] * truth[:, 3])[:, None]
     z = (target - mu) / sigma
     density = torch.exp(z * z * -0.5) / (math.sqrt(2 * math.pi) * (sigma + SIGMA_CONST))
     temp = 0.5 / (density + EPSILON) * density * scale
@@ -71,11 +75,11 @@ def box_delta(p: Tensor, truth: Tensor, anchor: Tensor, i: int, j: int, grid: tu
     uncertainty = temp * (z * z / sigma - 1 / (sigma + SIGMA_CONST))
     if s.iou_loss != "mse":
         pred = torch.where(pred == 0, torch.ones_like(pred), pred)
-        box = iou_gradient(pred[None], truth[None], s.iou_loss)[0]
-        box = torch.cat([box[:2], box[2:] * torch.exp(p[[4, 6]])])
-    box = box * (s.iou_normalizer * mult)
+        box = iou_gradient(pred, truth, s.iou_loss)
+        box = torch.cat([box[:, :2], box[:, 2:] * torch.exp(p[:, [4, 6]])], 1)
+    box = box * (s.iou_normalizer * mult)[:, None]
     uncertainty = uncertainty * s.uc_normalizer
-    d = torch.stack([box, uncertainty], 1).reshape(8)  # x, ux, y, uy, ...
+    d = torch.stack([box, uncertainty], -1).reshape(-1, 8)  # x, ux, y, uy, ...
     d = torch.where(torch.isfinite(d), d, torch.zeros_like(d))  # fix_nan_inf
     if s.max_delta != FLT_MAX:
         d = d.clamp(-s.max_delta, s.max_delta)
@@ -123,8 +127,8 @@ def gaussian_deltas(layer: GaussianYolo, section: GaussianYoloSection, x: Tensor
         rows = truth_rows(truths[b].to(x.device, torch.float32), s.classes)
         sums["anyobj"] += float(p[:, 8].sum())
         _objectness(p, d, rows, _boxes(p, masked, gx, gy, net_size), masked, net_size, s, mult)
-        for t in rows:
-            _train_truth(p, d, t, every, net_size, s, mult, sums)
+        if len(rows):
+            _train_truths(p, d, rows, every, net_size, s, mult, sums)
         positive = (d[:, 9:] > 0).sum(1, keepdim=True)  # averages_gaussian_yolo_deltas
         d[:, :8] = torch.where(positive > 0, d[:, :8] / positive.clamp(min=1), d[:, :8])
     square = delta.double().square()
@@ -157,36 +161,86 @@ def _objectness(p: Tensor, d: Tensor, rows: Tensor, pred: Tensor, masked: Tensor
         _truth_cells(p, d, best, best_t, rows, masked, net_size, s, mult)
 
 
-def _train_truth(p: Tensor, d: Tensor, t: Tensor, every: Tensor, net_size: tuple[int, int],
-                 s: GaussianYoloSection, mult: np.ndarray | None, sums: dict) -> None:
-    """Step 2 for truth row ``t``: its anchors (of all, ``every`` (total, 2)) in its cell."""
+def _train_truths(p: Tensor, d: Tensor, rows: Tensor, every: Tensor,
+                  net_size: tuple[int, int], s: GaussianYoloSection, mult: np.ndarray | None,
+                  sums: dict) -> None:
+    """Step 2 for an image's truth rows (T, 5): each truth's anchors (of all, ``every``
+    (total, 2)) in its cell, in Darknet's order: truth by truth, the best-shaped anchor
+    first.  Box deltas add up; objectness and class deltas are written in rounds (the
+    r-th assignment of each cell), so a cell trained by several truths ends as Darknet's."""
     h, w = p.shape[-2:]
-    i, j = int((t[0] * w).item()), int((t[1] * h).item())  # float, then truncated
-    i, j = min(i, w - 1), min(j, h - 1)  # Darknet writes past the row at x or y = 1
-    cls = int(t[4])
-    shift = torch.cat([t.new_zeros(2), t[2:4]])
+    dev = p.device
+    i = (rows[:, 0] * w).long().clamp(max=w - 1)  # float, truncated; Darknet writes past
+    j = (rows[:, 1] * h).long().clamp(max=h - 1)  # the row at x or y = 1
+    cls = rows[:, 4].long()
+    total = every.shape[0]
     shapes = torch.cat([torch.zeros_like(every), every / every.new_tensor(net_size)], 1)
-    ious = box_iou(shapes, shift[None])
-    best_n = int(torch.argmax(ious)) if bool((ious > 0).any()) else 0
-    chosen = [best_n] if best_n in s.mask else []
+    shift = torch.cat([torch.zeros_like(rows[:, :2]), rows[:, 2:4]], 1)
+    ious = box_iou(shapes[None], shift[:, None])  # T, total
+    best = ious.argmax(1)  # the first best; 0 when none overlaps
+    slot = torch.full((total,), -1, dtype=torch.long, device=dev)
+    slot[torch.tensor(s.mask, device=dev)] = torch.arange(len(s.mask), device=dev)
+    n = torch.arange(total, device=dev)
+    chosen = (n == best[:, None]) & (slot >= 0)
     if s.iou_thresh < 1:
-        kind_iou = box_iou(shapes, shift[None], s.iou_thresh_kind)
-        chosen += [k for k in s.mask if k != best_n and float(kind_iou[k]) > s.iou_thresh]
-    cm = float(mult[cls]) if mult is not None else 1.0
-    for anchor in chosen:
-        k = s.mask.index(anchor)
-        bd, iou = box_delta(p[k, :, j, i], t[:4], every[anchor], i, j, (w, h), net_size, s,
-                            cm)
-        d[k, :8, j, i] += bd
-        d[k, 8, j, i] = cm * s.obj_normalizer * (1 - p[k, 8, j, i])
-        _class_delta(d[k, 9:, j, i], p[k, 9:, j, i], cls, s, mult)
-        iou = float(iou)
-        sums["count"] += 1
-        sums["iou"] += iou
-        sums["recall"] += iou > .5
-        sums["recall75"] += iou > .75
-        sums["obj"] += float(p[k, 8, j, i])
-        sums["cat"] += float(p[k, 9 + cls, j, i])
+        kind = box_iou(shapes[None], shift[:, None], s.iou_thresh_kind)
+        chosen |= (slot >= 0) & (n != best[:, None]) & (kind > s.iou_thresh)
+    t, a = torch.nonzero(chosen, as_tuple=True)
+    order = torch.argsort(t * (total + 1) + torch.where(a == best[t], 0, a + 1))
+    t, a = t[order], a[order]
+    k, ii, jj, c = slot[a], i[t], j[t], cls[t]
+    cm = (torch.as_tensor(mult, device=dev)[c] if mult is not None
+          else torch.ones(len(t), device=dev))
+    view = d.permute(0, 2, 3, 1)  # A, H, W, 9+C, writing into d
+    cells = p.permute(0, 2, 3, 1)[k, jj, ii]  # K, 9+C
+    box, iou = box_delta(cells, rows[t, :4], every[a], ii, jj, (w, h), net_size, s, cm)
+    view.index_put_((k, jj, ii), torch.cat([box, torch.zeros_like(cells[:, 8:])], 1),
+                    accumulate=True)
+    key = (k * h + jj) * w + ii
+    rank = _ranks(key)
+    for r in range(int(rank.max()) + 1 if len(rank) else 0):
+        sel = rank == r
+        at = (k[sel], jj[sel], ii[sel])
+        view[at + (torch.full_like(at[0], 8),)] = (cm[sel] * s.obj_normalizer *
+                                                   (1 - cells[sel, 8]))
+        view[at] = _class_rows(view[at], cells[sel, 9:], c[sel], s, mult)
+    sums["count"] += len(t)
+    sums["iou"] += float(iou.sum())
+    sums["recall"] += float((iou > .5).sum())
+    sums["recall75"] += float((iou > .75).sum())
+    sums["obj"] += float(cells[:, 8].sum())
+    sums["cat"] += float(cells[torch.arange(len(c), device=dev), 9 + c].sum())
+
+
+def _ranks(key: Tensor) -> Tensor:
+    """Each entry's count of earlier entries with the same key."""
+    same = key[:, None] == key[None, :]
+    return torch.tril(same, -1).sum(1)
+
+
+def _class_rows(cur: Tensor, p: Tensor, cls: Tensor, s: GaussianYoloSection,
+                mult: np.ndarray | None) -> Tensor:
+    """delta_gaussian_yolo_class for distinct cells: ``cur`` (R, 9+C) their deltas, ``p``
+    (R, C) their class outputs.  Returns the new deltas."""
+    out = cur.clone()
+    d = out[:, 9:]
+    rows = torch.arange(len(cls), device=cls.device)
+    eps = s.label_smooth_eps
+    y1 = 1.0 * (1 - eps) + 0.5 * eps if eps else 1.0
+    m = torch.as_tensor(mult, device=p.device)[cls] if mult is not None else None
+    single = (y1 - p[rows, cls]) * (m if m is not None else 1)
+    y = torch.zeros_like(p)
+    y[rows, cls] = 1
+    if eps:
+        y = y * (1 - eps) + 0.5 * eps
+    full = y - p
+    if m is not None:
+        full[rows, cls] = full[rows, cls] * (m * s.cls_normalizer)
+    seen = d[:, 0] != 0  # Darknet looks at the first class's delta
+    fresh = torch.where(seen[:, None], d, full)
+    fresh[rows, cls] = torch.where(seen, single, fresh[rows, cls])
+    out[:, 9:] = fresh
+    return out
 
 
 def _truth_cells(p: Tensor, d: Tensor, best: Tensor, best_t: Tensor, rows: Tensor,
@@ -206,8 +260,10 @@ def _truth_cells(p: Tensor, d: Tensor, best: Tensor, best_t: Tensor, rows: Tenso
         _class_delta(d[k, 9:, j, i], p[k, 9:, j, i], cls, s, mult)
         if s.objectness_smooth:
             d[k, 9 + cls, j, i] = cm * (iou_mult - p[k, 9 + cls, j, i])
-        bd, _ = box_delta(p[k, :, j, i], t[:4], masked[k], i, j, (w, h), net_size, s, cm)
-        d[k, :8, j, i] += bd
+        one = torch.tensor([i], device=p.device), torch.tensor([j], device=p.device)
+        bd, _ = box_delta(p[k, :, j, i][None], t[None, :4], masked[k][None], *one, (w, h),
+                          net_size, s, torch.tensor([cm], device=p.device))
+        d[k, :8, j, i] += bd[0]
 
 
 
