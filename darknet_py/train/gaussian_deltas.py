@@ -86,22 +86,6 @@ def box_delta(p: Tensor, truth: Tensor, anchor: Tensor, i: Tensor, j: Tensor,
     return d, iou
 
 
-def _class_delta(d: Tensor, p: Tensor, cls: int, s: GaussianYoloSection,
-                 mult: np.ndarray | None) -> None:
-    """delta_gaussian_yolo_class on one cell's class deltas ``d`` (C,): with the first
-    class's delta already set (Darknet tests that one, not the truth's), only ``cls``'s."""
-    eps = s.label_smooth_eps
-    smooth = (lambda y: y * (1 - eps) + 0.5 * eps) if eps else (lambda y: y)
-    if bool(d[0] != 0):
-        d[cls] = (smooth(1.0) - p[cls]) * (float(mult[cls]) if mult is not None else 1.0)
-        return
-    y = torch.zeros_like(p)
-    y[cls] = 1
-    d[:] = smooth(y) - p
-    if mult is not None:
-        d[cls] = d[cls] * float(mult[cls] * s.cls_normalizer)
-
-
 def gaussian_deltas(layer: GaussianYolo, section: GaussianYoloSection, x: Tensor,
                     truths: list[Tensor], net_size: tuple[int, int]
                     ) -> tuple[Tensor, dict[str, float]]:
@@ -152,9 +136,9 @@ def _objectness(p: Tensor, d: Tensor, rows: Tensor, pred: Tensor, masked: Tensor
     above = match > s.ignore_thresh
     if s.objectness_smooth:
         d[:, 8] = torch.where(above, s.obj_normalizer * (match ** 2 - obj), d[:, 8])
-        for k, j, i in torch.nonzero(above).tolist():
-            _class_delta(d[k, 9:, j, i], p[k, 9:, j, i], int(rows[best_t[k, j, i], 4]), s,
-                         mult)
+        at = torch.nonzero(above, as_tuple=True)  # distinct cells: one pass
+        view, cells = d.permute(0, 2, 3, 1), p.permute(0, 2, 3, 1)
+        view[at] = _class_rows(view[at], cells[at][:, 9:], rows[best_t[at], 4].long(), s, mult)
     else:
         d[:, 8] = torch.where(above, torch.zeros_like(obj), d[:, 8])
     if s.truth_thresh < 1:
@@ -246,25 +230,27 @@ def _class_rows(cur: Tensor, p: Tensor, cls: Tensor, s: GaussianYoloSection,
 def _truth_cells(p: Tensor, d: Tensor, best: Tensor, best_t: Tensor, rows: Tensor,
                  masked: Tensor, net_size: tuple[int, int], s: GaussianYoloSection,
                  mult: np.ndarray | None) -> None:
-    """The cells whose box overlaps a truth above ``truth_thresh``, trained as it, in
-    Darknet's row, column, anchor order."""
+    """The cells whose box overlaps a truth above ``truth_thresh``, trained as it (each
+    cell once, so in one pass)."""
     h, w = p.shape[-2:]
-    hits = torch.nonzero(best > s.truth_thresh).tolist()
-    for k, j, i in sorted(hits, key=lambda c: (c[1], c[2], c[0])):
-        t = rows[best_t[k, j, i]]
-        cls = int(t[4])
-        cm = float(mult[cls]) if mult is not None else 1.0
-        iou_mult = best[k, j, i] ** 2
-        o = p[k, 8, j, i]
-        d[k, 8, j, i] = s.obj_normalizer * ((iou_mult if s.objectness_smooth else 1) - o)
-        _class_delta(d[k, 9:, j, i], p[k, 9:, j, i], cls, s, mult)
-        if s.objectness_smooth:
-            d[k, 9 + cls, j, i] = cm * (iou_mult - p[k, 9 + cls, j, i])
-        one = torch.tensor([i], device=p.device), torch.tensor([j], device=p.device)
-        bd, _ = box_delta(p[k, :, j, i][None], t[None, :4], masked[k][None], *one, (w, h),
-                          net_size, s, torch.tensor([cm], device=p.device))
-        d[k, :8, j, i] += bd[0]
-
+    k, j, i = torch.nonzero(best > s.truth_thresh, as_tuple=True)
+    if not len(k):
+        return
+    t = rows[best_t[k, j, i]]
+    cls = t[:, 4].long()
+    cm = (torch.as_tensor(mult, device=p.device)[cls] if mult is not None
+          else torch.ones(len(cls), device=p.device))
+    iou_mult = best[k, j, i] ** 2
+    view, cells = d.permute(0, 2, 3, 1), p.permute(0, 2, 3, 1)[k, j, i]
+    cur = view[k, j, i]
+    cur[:, 8] = s.obj_normalizer * ((iou_mult if s.objectness_smooth else 1) - cells[:, 8])
+    cur = _class_rows(cur, cells[:, 9:], cls, s, mult)
+    if s.objectness_smooth:
+        r = torch.arange(len(cls), device=p.device)
+        cur[r, 9 + cls] = cm * (iou_mult - cells[r, 9 + cls])
+    bd, _ = box_delta(cells, t[:, :4], masked[k], i, j, (w, h), net_size, s, cm)
+    cur[:, :8] = cur[:, :8] + bd
+    view[k, j, i] = cur
 
 
 class GaussianDeltas:
