@@ -223,11 +223,13 @@ def test_classifier_train_command(tmp_path, monkeypatch, capsys):
                                      f"{tmp_path / 'labels.txt'}\nbackup={tmp_path}\n")
     (tmp_path / "c.cfg").write_text(CFG.format(max_batches=3, cost="[cost]\ntype=sse\n"))
     rc = main(["classifier", "train", "c.data", "c.cfg", "-dont_show", "--workers", "0",
-               "--device", "cpu", "-chart", ""])
+               "--device", "cpu", "-chart", "", "-topk"])
     out, err = capsys.readouterr()
     assert rc == 0, err
     lines = [line for line in out.splitlines() if " avg, " in line]
     assert len(lines) == 3 and lines[-1].startswith("3, 1.333: ")
+    top5 = [line for line in out.splitlines() if line.startswith("accuracy top")]
+    assert top5 == ["accuracy top5 = 1.000000"]  # Darknet labels it top5; 3 classes: all hit
     assert (tmp_path / "c_final.weights").exists()
     (tmp_path / "c.data").write_text((tmp_path / "c.data").read_text().replace("classes=3",
                                                                                "classes=2"))

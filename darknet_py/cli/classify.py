@@ -84,8 +84,11 @@ def classifier_valid(data, cfg, weights, decoder):
 @click.argument("cfg")
 @click.argument("weights", required=False)
 @train_options("Where to draw the loss ('' to skip).")
+@click.option("-topk", "--topk", "calc_topk", is_flag=True,
+              help="Top-k accuracy (k: the .data file's top=, 5 by default) on valid= every "
+                   "two epochs and at the end.")
 def classifier_train(data, cfg, weights, clear, dont_show, device, gpu_index, chart, workers,
-                     seed, max_batches, nan_recovery):
+                     seed, max_batches, nan_recovery, calc_topk):
     """Train a classifier: darknet-py classifier train DATA CFG [WEIGHTS], as Darknet's
     train_classifier (train= list, labels= found in each path, classes=; the cfg ends in
     [softmax], optionally [cost])."""
@@ -96,7 +99,7 @@ def classifier_train(data, cfg, weights, clear, dont_show, device, gpu_index, ch
         weights=str(assets.resolve(weights)) if weights else None, clear=clear,
         device=device_name(device, gpu_index), workers=workers, seed=seed,
         max_batches=max_batches, nan_recovery=nan_recovery, chart=chart or None,
-        task="classifier")
+        task="classifier", calc_topk=calc_topk)
     result = train(config, lambda report: click.echo(report.line()), click.echo)
     if result.stopped:
         click.echo(f"stopped at iteration {result.iterations}; saved _last")

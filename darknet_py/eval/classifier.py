@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
+import torch
 
 from ..errors import ImageError
 from ..image.decode import DEFAULT_DECODER
 from ..infer.classify import classify, top_k
-from ..nn.model import Darknet
+from ..infer.detector import inference_model
+from ..nn.model import Darknet, module_device
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +46,10 @@ def validate_classifier(model: Darknet, images: Sequence[str], labels: Sequence[
     top = min(top, classes)
     hits1 = hitsk = 0.0
     done = 0
+    net = inference_model(model, module_device(model), torch.float32)  # one eval copy
     for path in images:
         try:
-            scores = classify(model, path, decoder)[:classes].tolist()
+            scores = classify(net, path, decoder)[:classes].tolist()
         except ImageError as err:
             log.error("%s; skipped", err, extra={"skipped": True})
             continue
@@ -58,3 +61,13 @@ def validate_classifier(model: Darknet, images: Sequence[str], labels: Sequence[
         yield ValidLine(done, float(np.float32(hits1) / np.float32(done + 1)), top,
                         float(np.float32(hitsk) / np.float32(done + 1)))
         done += 1
+
+
+def top_k_accuracy(model: Darknet, images: Sequence[str], labels: Sequence[str],
+                   classes: int, top: int = 5, decoder: str = DEFAULT_DECODER) -> float:
+    """``validate_classifier_single``: the top-``top`` accuracy over ``images`` (0 for
+    none)."""
+    last = None
+    for last in validate_classifier(model, images, labels, classes, top, decoder):
+        pass
+    return last.topk if last is not None else 0.0

@@ -112,6 +112,26 @@ class MapHook(HookBase):
             self.save("best")
 
 
+class TopkHook(HookBase):
+    """``classifier train -topk``: the top-k accuracy on the valid list every two epochs
+    (at least 100 iterations apart and not before burn_in) and at the end, printed as
+    Darknet prints it."""
+
+    def __init__(self, compute: Callable[[], float], every: int, burn_in: int,
+                 max_batches: int, say: Say, start: int, top: int, is_main: bool = True):
+        self.compute, self.every, self.burn_in = compute, every, burn_in
+        self.max_batches, self.say, self.last, self.top = max_batches, say, start, top
+        self.is_main = is_main
+
+    def after_step(self, state: TrainState) -> None:
+        it = state.iteration
+        if not (it >= max(self.last + self.every, self.burn_in, 100) or it == self.max_batches):
+            return
+        self.last = it
+        if self.is_main:
+            self.say(f"accuracy top{self.top} = {self.compute():f}")
+
+
 class CheckpointHook(HookBase):
     """Darknet's checkpoint names and rules: ``_<N>`` every 1000 iterations, ``_last``
     every 100 and at the end, ``_final`` when max_batches is reached."""

@@ -163,6 +163,8 @@ class TaskParts:
     loss_fn: object
     images: list[str]
     valid: list[str]
+    accuracy: Callable[[Darknet], float] | None = None  # -topk: the model's top-k accuracy
+    top: int = 5
 
 
 def detector_task(config, model: Darknet, data, schedule: Schedule, device: torch.device,
@@ -197,7 +199,15 @@ def classifier_task(config, model: Darknet, data, schedule: Schedule, device: to
     images = data.image_list("train")
     loader = ClassifierLoader(model, images, labels, classes, schedule, config.seed,
                               config.workers, device, config.rank, config.world)
-    return TaskParts(loader, loss, images, [])
+    top = data.count("top", 5)
+    valid = data.image_list("valid", "train") if config.calc_topk else []
+
+    def accuracy(m: Darknet) -> float:
+        from ..eval.classifier import top_k_accuracy
+
+        return top_k_accuracy(m, valid, labels, classes, top)
+
+    return TaskParts(loader, loss, images, valid, accuracy, top)
 
 
 #: the training tasks, by ``TrainConfig.task``

@@ -30,7 +30,8 @@ from ..io import checkpoint
 from ..io.data import read_data_cfg
 from ..nn.model import Darknet
 from .dataset import to_input
-from .hooks import ChartHook, CheckpointHook, EmaHook, HookBase, MapHook, NanGuard, TrainingDiverged
+from .hooks import (ChartHook, CheckpointHook, EmaHook, HookBase, MapHook, NanGuard, TopkHook,
+                    TrainingDiverged)
 from .loss import LossFigures
 from .optim import learning_rate, make_optimizer, set_learning_rate
 from .safety import StopFlag, check_writable
@@ -51,6 +52,7 @@ class TrainConfig:
     weights: str | None = None
     clear: bool = False  # -clear: seen = 0, the schedule starts over
     calc_map: bool = False  # -map
+    calc_topk: bool = False  # classifier train -topk
     map_epochs: int = 4  # -mAP_epochs
     map_iou_thresh: float = 0.5  # -iou_thresh: IoU a detection needs for the mAP
     map_thresh: float = 0.25  # -thresh: the TP/FP threshold of the mAP report
@@ -121,8 +123,10 @@ class Trainer:
                  *, backup: Path, valid_images: list[str] | None = None, epoch: int = 0,
                  start: Start | None = None, initial_state: dict | None = None,
                  on_iteration: Callable[[IterationReport], None] | None = None,
-                 on_message: Callable[[str], None] | None = None, loss_fn=None):
+                 on_message: Callable[[str], None] | None = None, loss_fn=None,
+                 accuracy: tuple[Callable[[Darknet], float], int] | None = None):
         self.c = config
+        self.accuracy = accuracy  # classifier -topk: (model -> top-k accuracy, k)
         self.model, self.optimizer, self.loader, self.schedule = model, optimizer, loader, schedule
         self.net = model.net
         self.device = torch.device(config.device)
@@ -180,7 +184,8 @@ class Trainer:
         return cls(model, make_optimizer(model), task.loader, schedule, config, backup=backup,
                    valid_images=task.valid, epoch=len(task.images), start=start,
                    initial_state=initial, on_iteration=on_iteration, on_message=say,
-                   loss_fn=task.loss_fn)
+                   loss_fn=task.loss_fn,
+                   accuracy=(task.accuracy, task.top) if task.accuracy else None)
 
     def build_hooks(self) -> list[HookBase]:
         """The hooks of this run, in the order they act after each step."""
@@ -192,6 +197,11 @@ class Trainer:
             hooks.append(MapHook(self.compute_map, c.map_epochs * self.epoch // s.batch,
                                  self.net.burn_in, s.max_batches, self.save, self.on_message,
                                  self.state.iteration, self.is_main, c.map_iou_thresh))
+        if c.calc_topk and self.accuracy is not None:
+            measure, top = self.accuracy
+            hooks.append(TopkHook(lambda: measure(self.model), 2 * self.epoch // s.batch,
+                                  self.net.burn_in, s.max_batches, self.on_message,
+                                  self.state.iteration, top, self.is_main))
         hooks.append(CheckpointHook(self.save, s.max_batches, self.is_main))
         if c.chart:
             hooks.append(ChartHook(c.chart, s.max_batches, self.is_main, c.map_iou_thresh))
