@@ -40,6 +40,8 @@ def test_region_deltas_equal_darknets_loops(case):
              int(rng.integers(0, classes + (case % 3 == 1)))] for _ in range(count)]
     if case % 4 == 3 and rows:
         rows.insert(1, [0.0, 0.5, 0.2, 0.2, 0])  # x = 0 ends the truths
+    if case % 6 == 5 and rows:  # a second truth on the first one's cell and anchor
+        rows.insert(1, [*rows[0][:4], (rows[0][4] + 1) % classes])
     truth = torch.tensor(rows, dtype=torch.float32).reshape(-1, 5)
     ours, sums = region_deltas(layer, section, x, [truth], seen)
     figures: dict = {}

@@ -52,13 +52,13 @@ def _box_delta(p: Tensor, truth: Tensor, anchor: Tensor, col, row, w: int, h: in
                         scale * (tw - p[..., 2]), scale * (th - p[..., 3])], -1)
 
 
-def _class_delta(p: Tensor, cls: int, scale, focal: bool) -> Tensor:
-    """delta_region_class (no tree) of one cell's class outputs ``p`` (..., C)."""
-    onehot = torch.zeros_like(p)
-    onehot[..., cls] = 1
+def _class_delta(p: Tensor, cls: Tensor, scale, focal: bool) -> Tensor:
+    """delta_region_class (no tree) of K cells' class outputs ``p`` (K, C) for classes
+    ``cls`` (K,), ``scale`` a number or (K, 1)."""
+    onehot = torch.zeros_like(p).scatter_(1, cls[:, None], 1.0)
     d = scale * (onehot - p)
     if focal:  # Darknet's focal loss: alpha 0.5, gamma 2 in its closed form
-        pt = p[..., cls: cls + 1] + 1e-15
+        pt = p.gather(1, cls[:, None]) + 1e-15
         d = d * (0.5 * -(1 - pt) * (2 * pt * torch.log(pt) + pt - 1))
     return d
 
@@ -91,8 +91,8 @@ def region_deltas(layer: Region, section: RegionSection, x: Tensor, truths: list
                                  (anchors[:, 0] / w).expand(h * w, -1),
                                  (anchors[:, 1] / h).expand(h * w, -1)], -1)
             d[..., :4] = _box_delta(p, prior, anchors, col, row, w, h, .01)
-        for t in rows:
-            _train_truth(p, d, t, boxes, anchors, (w, h), s, sums)
+        if len(rows):
+            _train_truths(p, d, rows, boxes, anchors, (w, h), s, sums)
     sums["cost"] = float(delta.double().square().sum())
     # back to the input's layout (flatten(l.delta, w*h, size*n, batch, 0))
     return delta.reshape(n, h * w, -1).transpose(1, 2).reshape(x.shape).to(x.dtype), sums
@@ -114,40 +114,49 @@ def _objectness(p: Tensor, d: Tensor, rows: Tensor, boxes: Tensor, s: RegionSect
     above = best > s.thresh
     d[..., 4] = torch.where(above, torch.zeros_like(obj), s.noobject_scale * ((0 - obj) * grad))
     if s.classfix > 0:  # the classes of cells above thresh, as their best truth's
-        for c, k in torch.nonzero(above).tolist():
-            scale = s.class_scale * (p[c, k, 4] if s.classfix == 2 else 1)
-            cls = int(rows[best_t[c, k], 4])
-            d[c, k, 5:] = _class_delta(p[c, k, 5:], cls, scale, bool(s.focal_loss))
-            sums["cat"] += float(p[c, k, 5 + cls])
-            sums["class_count"] += 1
+        at = torch.nonzero(above, as_tuple=True)
+        cells, cls = p[at], rows[best_t[at], 4].long()
+        scale = s.class_scale * (cells[:, 4:5] if s.classfix == 2 else 1)
+        d[at + (slice(5, None),)] = _class_delta(cells[:, 5:], cls, scale, bool(s.focal_loss))
+        sums["cat"] += float(cells[:, 5:].gather(1, cls[:, None]).sum())
+        sums["class_count"] += len(cls)
 
 
-def _train_truth(p: Tensor, d: Tensor, t: Tensor, boxes: Tensor, anchors: Tensor,
-                 grid: tuple[int, int], s: RegionSection, sums: dict) -> None:
-    """Step 2 for truth row ``t``: the best-shaped anchor of its cell."""
+def _train_truths(p: Tensor, d: Tensor, rows: Tensor, boxes: Tensor, anchors: Tensor,
+                  grid: tuple[int, int], s: RegionSection, sums: dict) -> None:
+    """Step 2 for an image's truth rows (T, 5): each truth's best-shaped anchor of its
+    cell gets its whole row of deltas; where truths share a cell and anchor, the last one
+    written stays, as in Darknet's loop."""
     w, h = grid
-    i, j = int((t[0] * w).item()), int((t[1] * h).item())  # float, then truncated
-    cell = min(j * w + i, h * w - 1)
-    shapes = boxes[cell].clone()
+    i, j = (rows[:, 0] * w).long(), (rows[:, 1] * h).long()  # float, then truncated
+    cell = (j * w + i).clamp(max=h * w - 1)
+    shapes = boxes[cell].clone()  # T, A, 4
     if s.bias_match:
-        shapes[:, 2], shapes[:, 3] = anchors[:, 0] / w, anchors[:, 1] / h
-    shapes[:, :2] = 0
-    shift = torch.cat([t.new_zeros(2), t[2:4]])
-    ious = box_iou(shapes, shift[None])
-    k = int(torch.argmax(ious)) if bool((ious > 0).any()) else 0
-    d[cell, k, :4] = _box_delta(p[cell, k], t[:4], anchors[k], i, j, w, h, s.coord_scale)
-    iou = box_iou(boxes[cell, k][None], t[None, :4])[0]
-    o = p[cell, k, 4]
+        shapes[..., 2], shapes[..., 3] = anchors[:, 0] / w, anchors[:, 1] / h
+    shapes[..., :2] = 0
+    shift = torch.cat([torch.zeros_like(rows[:, :2]), rows[:, 2:4]], 1)
+    k = box_iou(shapes, shift[:, None]).argmax(1)  # the first best; 0 when none overlaps
+    cells = p[cell, k]  # T, 5+C
+    box = _box_delta(cells, rows[:, :4], anchors[k], i.to(p.dtype), j.to(p.dtype), w, h,
+                     s.coord_scale)
+    iou = box_iou(boxes[cell, k], rows[:, :4])
+    o = cells[:, 4]
     target = iou if s.rescore else torch.ones_like(o)
-    d[cell, k, 4] = s.object_scale * (target - o) * ((1 - o) * o)
-    cls = int(t[4])
-    d[cell, k, 5:] = _class_delta(p[cell, k, 5:], cls, s.class_scale, bool(s.focal_loss))
-    sums["iou"] += float(iou)
-    sums["recall"] += float(iou > .5)
-    sums["obj"] += float(o)
-    sums["cat"] += float(p[cell, k, 5 + cls])
-    sums["count"] += 1
-    sums["class_count"] += 1
+    cls = rows[:, 4].long()
+    new = torch.cat([box, (s.object_scale * (target - o) * ((1 - o) * o))[:, None],
+                     _class_delta(cells[:, 5:], cls, s.class_scale, bool(s.focal_loss))], 1)
+    key = cell * boxes.shape[1] + k
+    order = torch.arange(len(key), device=key.device)
+    last = key.new_full((boxes.shape[0] * boxes.shape[1],), -1)
+    last = last.scatter_reduce(0, key, order, "amax")
+    keep = last[key] == order  # each cell and anchor's last truth
+    d[cell[keep], k[keep]] = new[keep]
+    sums["iou"] += float(iou.sum())
+    sums["recall"] += float((iou > .5).sum())
+    sums["obj"] += float(o.sum())
+    sums["cat"] += float(cells[:, 5:].gather(1, cls[:, None]).sum())
+    sums["count"] += len(cls)
+    sums["class_count"] += len(cls)
 
 
 def truth_rows(rows: Tensor, classes: int) -> Tensor:
