@@ -28,18 +28,33 @@ def _same_size(s, inp: Shape) -> Shape:
     return inp
 
 
-@register("crnn")
-class Crnn(DarknetLayer):
-    """``[crnn]`` (forward_crnn_layer), one time step from a zero state:
-    ``state = input_conv(x) + self_conv(0)`` (plus the old state, zero, with
-    ``shortcut``), output ``output_conv(state)``.  Darknet keeps ``l.state`` from one
-    ``network_predict`` to the next (for video); darknet-py's forward is stateless, so
-    each call equals Darknet's first call."""
+class _RecurrentConv(DarknetLayer):
+    """What ``[crnn]`` and ``[conv_lstm]`` share: built on an input whose map size the
+    padding keeps, ``s.output`` channels out, weights and BFLOPs from their convolutions
+    in Darknet's file order (``convs``)."""
 
     @classmethod
     def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
         inp = _same_size(s, ctx.previous)
         return cls(inp.c, s), Shape(s.output, inp.h, inp.w)
+
+    def convs(self) -> list[Convolutional]:
+        raise NotImplementedError
+
+    def darknet_tensors(self) -> list:
+        return [t for conv in self.convs() for t in conv.darknet_tensors()]
+
+    def bflops(self, out: Shape) -> float:
+        return sum(conv.bflops(out) for conv in self.convs())
+
+
+@register("crnn")
+class Crnn(_RecurrentConv):
+    """``[crnn]`` (forward_crnn_layer), one time step from a zero state:
+    ``state = input_conv(x) + self_conv(0)`` (plus the old state, zero, with
+    ``shortcut``), output ``output_conv(state)``.  Darknet keeps ``l.state`` from one
+    ``network_predict`` to the next (for video); darknet-py's forward is stateless, so
+    each call equals Darknet's first call."""
 
     def __init__(self, channels: int, s):
         super().__init__()
@@ -56,16 +71,12 @@ class Crnn(DarknetLayer):
         state = state + self.self_conv(x.new_zeros(state.shape), outputs)
         return self.output_conv(state, outputs)
 
-    def darknet_tensors(self) -> list:
-        return [t for c in (self.input_conv, self.self_conv, self.output_conv)
-                for t in c.darknet_tensors()]
-
-    def bflops(self, out: Shape) -> float:
-        return sum(c.bflops(out) for c in (self.input_conv, self.self_conv, self.output_conv))
+    def convs(self) -> list[Convolutional]:
+        return [self.input_conv, self.self_conv, self.output_conv]
 
 
 @register("conv_lstm")
-class ConvLstm(DarknetLayer):
+class ConvLstm(_RecurrentConv):
     """``[conv_lstm]`` (forward_conv_lstm_layer, CPU build), one time step from a zero
     cell and output: ``f = logistic(wf(h) + uf(x) [+ vf(c)])``, ``i`` likewise,
     ``g = tanh(wg(h) + ug(x))``, ``c = f * c + i * g`` (clipped to +-state_constrain),
@@ -75,11 +86,6 @@ class ConvLstm(DarknetLayer):
     u (f, i, g, o)."""
 
     GATES = ("f", "i", "g", "o")
-
-    @classmethod
-    def build(cls, s, ctx: BuildContext) -> tuple[nn.Module, Shape]:
-        inp = _same_size(s, ctx.previous)
-        return cls(inp.c, s), Shape(s.output, inp.h, inp.w)
 
     def __init__(self, channels: int, s):
         super().__init__()
@@ -102,9 +108,8 @@ class ConvLstm(DarknetLayer):
         o = pre[3] + self.v[2](c, outputs) if self.peephole else pre[3]
         return torch.sigmoid(o) * torch.tanh(c)  # h; Darknet clips c only after it
 
-    def darknet_tensors(self) -> list:
-        return [t for conv in (*self.v, *self.w, *self.u) for t in conv.darknet_tensors()]
+    def convs(self) -> list[Convolutional]:
+        return [*self.v, *self.w, *self.u]
 
     def bflops(self, out: Shape) -> float:
-        convs = sum(conv.bflops(out) for conv in (*self.v, *self.w, *self.u))
-        return convs + (12 if self.peephole else 9) * out.size / 1e9
+        return super().bflops(out) + (12 if self.peephole else 9) * out.size / 1e9
