@@ -22,8 +22,8 @@ second pass still trains it and reads its class multiplier past the end of the l
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -31,10 +31,10 @@ from ..cfg import FLT_MAX
 from ..cfg.layers import GaussianYoloSection
 from ..nn.heads import GaussianYolo
 from ..ops.boxes import box_iou
-from .assign import image_truths
+from .host_deltas import HostHeadDeltas, truth_rows
 from .iou_grad import iou_gradient
-from .region_deltas import truth_rows
 from .stats import GaussianStats
+from .yolo_deltas import class_multipliers
 
 SIGMA_CONST = 0.3
 EPSILON = 1e-9
@@ -101,9 +101,9 @@ def gaussian_deltas(layer: GaussianYolo, section: GaussianYoloSection, x: Tensor
         out = layer.activate(x.detach().float())  # N, A, 9+C, H, W
     delta = torch.zeros_like(out)
     masked = layer.anchors.float()
-    every = torch.tensor(s.anchors, dtype=torch.float32, device=x.device).reshape(-1, 2)
-    mult = (np.float32(np.max(s.counters_per_class)) /
-            np.asarray(s.counters_per_class, np.float32) if s.counters_per_class else None)
+    anchors = _Anchors.of(s, net_size, x.device)
+    mult = class_multipliers(s)
+    mult = torch.as_tensor(mult, device=x.device) if mult is not None else None
     gx, gy, _, _ = layer.grid(x.float())
     sums = dict.fromkeys(("iou", "recall", "recall75", "cat", "obj", "anyobj", "count"), 0.0)
     for b in range(n):
@@ -112,7 +112,7 @@ def gaussian_deltas(layer: GaussianYolo, section: GaussianYoloSection, x: Tensor
         sums["anyobj"] += float(p[:, 8].sum())
         _objectness(p, d, rows, _boxes(p, masked, gx, gy, net_size), masked, net_size, s, mult)
         if len(rows):
-            _train_truths(p, d, rows, every, net_size, s, mult, sums)
+            _train_truths(p, d, rows, anchors, net_size, s, mult, sums)
         positive = (d[:, 9:] > 0).sum(1, keepdim=True)  # averages_gaussian_yolo_deltas
         d[:, :8] = torch.where(positive > 0, d[:, :8] / positive.clamp(min=1), d[:, :8])
     square = delta.double().square()
@@ -124,7 +124,7 @@ def gaussian_deltas(layer: GaussianYolo, section: GaussianYoloSection, x: Tensor
 
 def _objectness(p: Tensor, d: Tensor, rows: Tensor, pred: Tensor, masked: Tensor,
                 net_size: tuple[int, int], s: GaussianYoloSection,
-                mult: np.ndarray | None) -> None:
+                mult: Tensor | None) -> None:
     """Step 1 on one image's output ``p`` and delta ``d`` (A, 9+C, H, W), with its boxes
     ``pred`` (A, H, W, 4)."""
     obj = p[:, 8]
@@ -145,11 +145,31 @@ def _objectness(p: Tensor, d: Tensor, rows: Tensor, pred: Tensor, masked: Tensor
         _truth_cells(p, d, best, best_t, rows, masked, net_size, s, mult)
 
 
-def _train_truths(p: Tensor, d: Tensor, rows: Tensor, every: Tensor,
-                  net_size: tuple[int, int], s: GaussianYoloSection, mult: np.ndarray | None,
+@dataclass(frozen=True)
+class _Anchors:
+    """A head's anchors as the truth pass reads them, made once per loss: all of them in
+    pixels (total, 2), as boxes at the origin relative to the network (total, 4), and
+    each one's slot in this head's mask (-1 when not masked)."""
+
+    every: Tensor
+    shapes: Tensor
+    slot: Tensor
+
+    @classmethod
+    def of(cls, s: GaussianYoloSection, net_size: tuple[int, int],
+           device: torch.device) -> _Anchors:
+        every = torch.tensor(s.anchors, dtype=torch.float32, device=device).reshape(-1, 2)
+        shapes = torch.cat([torch.zeros_like(every), every / every.new_tensor(net_size)], 1)
+        slot = torch.full((len(every),), -1, dtype=torch.long, device=device)
+        slot[torch.tensor(s.mask, device=device)] = torch.arange(len(s.mask), device=device)
+        return cls(every, shapes, slot)
+
+
+def _train_truths(p: Tensor, d: Tensor, rows: Tensor, anchors: _Anchors,
+                  net_size: tuple[int, int], s: GaussianYoloSection, mult: Tensor | None,
                   sums: dict) -> None:
-    """Step 2 for an image's truth rows (T, 5): each truth's anchors (of all, ``every``
-    (total, 2)) in its cell, in Darknet's order: truth by truth, the best-shaped anchor
+    """Step 2 for an image's truth rows (T, 5): each truth's anchors (of all the head's
+    anchors) in its cell, in Darknet's order: truth by truth, the best-shaped anchor
     first.  Box deltas add up; objectness and class deltas are written in rounds (the
     r-th assignment of each cell), so a cell trained by several truths ends as Darknet's."""
     h, w = p.shape[-2:]
@@ -157,13 +177,11 @@ def _train_truths(p: Tensor, d: Tensor, rows: Tensor, every: Tensor,
     i = (rows[:, 0] * w).long().clamp(max=w - 1)  # float, truncated; Darknet writes past
     j = (rows[:, 1] * h).long().clamp(max=h - 1)  # the row at x or y = 1
     cls = rows[:, 4].long()
+    every, shapes, slot = anchors.every, anchors.shapes, anchors.slot
     total = every.shape[0]
-    shapes = torch.cat([torch.zeros_like(every), every / every.new_tensor(net_size)], 1)
     shift = torch.cat([torch.zeros_like(rows[:, :2]), rows[:, 2:4]], 1)
     ious = box_iou(shapes[None], shift[:, None])  # T, total
     best = ious.argmax(1)  # the first best; 0 when none overlaps
-    slot = torch.full((total,), -1, dtype=torch.long, device=dev)
-    slot[torch.tensor(s.mask, device=dev)] = torch.arange(len(s.mask), device=dev)
     n = torch.arange(total, device=dev)
     chosen = (n == best[:, None]) & (slot >= 0)
     if s.iou_thresh < 1:
@@ -173,8 +191,7 @@ def _train_truths(p: Tensor, d: Tensor, rows: Tensor, every: Tensor,
     order = torch.argsort(t * (total + 1) + torch.where(a == best[t], 0, a + 1))
     t, a = t[order], a[order]
     k, ii, jj, c = slot[a], i[t], j[t], cls[t]
-    cm = (torch.as_tensor(mult, device=dev)[c] if mult is not None
-          else torch.ones(len(t), device=dev))
+    cm = mult[c] if mult is not None else torch.ones(len(t), device=dev)
     view = d.permute(0, 2, 3, 1)  # A, H, W, 9+C, writing into d
     cells = p.permute(0, 2, 3, 1)[k, jj, ii]  # K, 9+C
     box, iou = box_delta(cells, rows[t, :4], every[a], ii, jj, (w, h), net_size, s, cm)
@@ -203,7 +220,7 @@ def _ranks(key: Tensor) -> Tensor:
 
 
 def _class_rows(cur: Tensor, p: Tensor, cls: Tensor, s: GaussianYoloSection,
-                mult: np.ndarray | None) -> Tensor:
+                mult: Tensor | None) -> Tensor:
     """delta_gaussian_yolo_class for distinct cells: ``cur`` (R, 9+C) their deltas, ``p``
     (R, C) their class outputs.  Returns the new deltas."""
     out = cur.clone()
@@ -211,7 +228,7 @@ def _class_rows(cur: Tensor, p: Tensor, cls: Tensor, s: GaussianYoloSection,
     rows = torch.arange(len(cls), device=cls.device)
     eps = s.label_smooth_eps
     y1 = 1.0 * (1 - eps) + 0.5 * eps if eps else 1.0
-    m = torch.as_tensor(mult, device=p.device)[cls] if mult is not None else None
+    m = mult[cls] if mult is not None else None
     single = (y1 - p[rows, cls]) * (m if m is not None else 1)
     y = torch.zeros_like(p)
     y[rows, cls] = 1
@@ -229,7 +246,7 @@ def _class_rows(cur: Tensor, p: Tensor, cls: Tensor, s: GaussianYoloSection,
 
 def _truth_cells(p: Tensor, d: Tensor, best: Tensor, best_t: Tensor, rows: Tensor,
                  masked: Tensor, net_size: tuple[int, int], s: GaussianYoloSection,
-                 mult: np.ndarray | None) -> None:
+                 mult: Tensor | None) -> None:
     """The cells whose box overlaps a truth above ``truth_thresh``, trained as it (each
     cell once, so in one pass)."""
     h, w = p.shape[-2:]
@@ -238,8 +255,7 @@ def _truth_cells(p: Tensor, d: Tensor, best: Tensor, best_t: Tensor, rows: Tenso
         return
     t = rows[best_t[k, j, i]]
     cls = t[:, 4].long()
-    cm = (torch.as_tensor(mult, device=p.device)[cls] if mult is not None
-          else torch.ones(len(cls), device=p.device))
+    cm = mult[cls] if mult is not None else torch.ones(len(cls), device=p.device)
     iou_mult = best[k, j, i] ** 2
     view, cells = d.permute(0, 2, 3, 1), p.permute(0, 2, 3, 1)[k, j, i]
     cur = view[k, j, i]
@@ -253,29 +269,16 @@ def _truth_cells(p: Tensor, d: Tensor, best: Tensor, best_t: Tensor, rows: Tenso
     view[k, j, i] = cur
 
 
-class GaussianDeltas:
+class GaussianDeltas(HostHeadDeltas):
     """One ``[Gaussian_yolo]`` head in ``DarknetLoss``: deltas, ``l.cost`` and its line."""
 
     FIGURES = ("iou", "recall", "recall75", "cat", "obj", "anyobj", "cells", "cost", "class",
                "except_uc")
+    ENTRIES = 9
 
-    def __init__(self, layer: GaussianYolo, section: GaussianYoloSection, index: int):
-        self.layer, self.s, self.index = layer, section, index
-
-    def __call__(self, x: Tensor, targets: Tensor, plan, net_size: tuple[int, int],
-                 seen: int) -> tuple[Tensor, Tensor, int]:
-        """Delta shaped like ``x``, the figures (``FIGURES`` order, float64 on ``x``'s
-        device) and the assignment count."""
-        delta, sums = gaussian_deltas(self.layer, self.s, x,
-                                      image_truths(targets, x.shape[0], self.s.max), net_size)
-        sums["cells"] = delta.numel() / (9 + self.s.classes)
-        values = torch.tensor([sums[k] for k in self.FIGURES], dtype=torch.float64,
-                              device=x.device)
-        return delta, values, int(sums["count"])
-
-    def cost(self, count: int, sums: Tensor) -> Tensor:
-        """``l.cost``: sum(delta^2)."""
-        return sums[self.FIGURES.index("cost")]
+    def deltas(self, x: Tensor, truths: list[Tensor], net_size: tuple[int, int],
+               seen: int) -> tuple[Tensor, dict[str, float]]:
+        return gaussian_deltas(self.layer, self.s, x, truths, net_size)
 
     def stats(self, count: int, values: list[float], batch: int) -> GaussianStats:
         """The figures as Darknet prints them."""

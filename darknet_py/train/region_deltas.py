@@ -17,18 +17,14 @@ with x = 0 ends the image's truths.
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import Tensor
 
 from ..cfg.yolov2 import RegionSection
 from ..nn.heads import Region
 from ..ops.boxes import box_iou
-from .assign import image_truths
+from .host_deltas import HostHeadDeltas, truth_rows
 from .stats import RegionStats
-
-log = logging.getLogger(__name__)
 
 
 def _boxes(p: Tensor, anchors: Tensor, col: Tensor, row: Tensor, w: int, h: int) -> Tensor:
@@ -79,6 +75,11 @@ def region_deltas(layer: Region, section: RegionSection, x: Tensor, truths: list
     cells = torch.arange(h * w, device=x.device)
     col = (cells % w).float()[:, None]
     row = torch.div(cells, w, rounding_mode="floor").float()[:, None]
+    prior = None  # below 12800 images every box is pulled to its anchor at the cell centre
+    if seen < 12800:
+        prior = torch.stack([((col + .5) / w).expand(-1, a), ((row + .5) / h).expand(-1, a),
+                             (anchors[:, 0] / w).expand(h * w, -1),
+                             (anchors[:, 1] / h).expand(h * w, -1)], -1)
     sums = dict.fromkeys(("iou", "recall", "cat", "obj", "anyobj", "count", "class_count"), 0.0)
     for b in range(n):
         p, d = out[b], delta[b]
@@ -86,14 +87,13 @@ def region_deltas(layer: Region, section: RegionSection, x: Tensor, truths: list
         sums["anyobj"] += float(p[..., 4].sum())
         boxes = _boxes(p, anchors, col, row, w, h)
         _objectness(p, d, rows, boxes, s, sums)
-        if seen < 12800:
-            prior = torch.stack([((col + .5) / w).expand(-1, a), ((row + .5) / h).expand(-1, a),
-                                 (anchors[:, 0] / w).expand(h * w, -1),
-                                 (anchors[:, 1] / h).expand(h * w, -1)], -1)
+        if prior is not None:
             d[..., :4] = _box_delta(p, prior, anchors, col, row, w, h, .01)
         if len(rows):
             _train_truths(p, d, rows, boxes, anchors, (w, h), s, sums)
-    sums["cost"] = float(delta.double().square().sum())
+    square = delta.double().square()
+    sums["cost"] = float(square.sum())
+    sums["no_box"] = sums["cost"] - float(square[..., :4].sum())
     # back to the input's layout (flatten(l.delta, w*h, size*n, batch, 0))
     return delta.reshape(n, h * w, -1).transpose(1, 2).reshape(x.shape).to(x.dtype), sums
 
@@ -159,21 +159,7 @@ def _train_truths(p: Tensor, d: Tensor, rows: Tensor, boxes: Tensor, anchors: Te
     sums["class_count"] += len(cls)
 
 
-def truth_rows(rows: Tensor, classes: int) -> Tensor:
-    """The rows Darknet reads: up to the first with x = 0, classes beyond the cfg's left
-    out with Darknet's warning."""
-    kept = []
-    for r in rows:
-        if int(r[4]) >= classes:
-            log.warning("a label has class_id=%d >= classes=%d; left out", int(r[4]), classes)
-            continue
-        if float(r[0]) == 0:
-            break
-        kept.append(r)
-    return torch.stack(kept) if kept else rows.new_zeros((0, 5))
-
-
-class RegionDeltas:
+class RegionDeltas(HostHeadDeltas):
     """One ``[region]`` head in ``DarknetLoss``: its deltas, ``l.cost`` and printed line."""
 
     FIGURES = ("iou", "recall", "cat", "obj", "anyobj", "cells", "class_count", "cost",
@@ -183,24 +169,11 @@ class RegionDeltas:
         if layer.tree is not None:
             raise section.error("training with a softmax tree (tree=) is not implemented by "
                                 "darknet-py; its detection is", "tree")
-        self.layer, self.s, self.index = layer, section, index
+        super().__init__(layer, section, index)
 
-    def __call__(self, x: Tensor, targets: Tensor, plan, net_size: tuple[int, int],
-                 seen: int) -> tuple[Tensor, Tensor, int]:
-        """Delta shaped like ``x``, the figures (``FIGURES`` order, float64 on ``x``'s
-        device) and the assignment count."""
-        delta, sums = region_deltas(self.layer, self.s, x,
-                                    image_truths(targets, x.shape[0], self.s.max), seen)
-        box = delta.reshape(x.shape[0], self.layer.num_anchors, -1, *x.shape[2:])[:, :, :4]
-        sums["no_box"] = sums["cost"] - float(box.double().square().sum())
-        sums["cells"] = delta.numel() / (5 + self.s.classes)
-        values = torch.tensor([sums[k] for k in self.FIGURES], dtype=torch.float64,
-                              device=x.device)
-        return delta, values, int(sums["count"])
-
-    def cost(self, count: int, sums: Tensor) -> Tensor:
-        """``l.cost``: sum(delta^2)."""
-        return sums[self.FIGURES.index("cost")]
+    def deltas(self, x: Tensor, truths: list[Tensor], net_size: tuple[int, int],
+               seen: int) -> tuple[Tensor, dict[str, float]]:
+        return region_deltas(self.layer, self.s, x, truths, seen)
 
     def stats(self, count: int, values: list[float], batch: int) -> RegionStats:
         """The figures as Darknet prints them (means over assignments and cells)."""

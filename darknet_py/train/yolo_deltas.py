@@ -32,6 +32,15 @@ from .stats import HeadStats
 IGNORE_CHUNK = 1 << 24
 
 
+def class_multipliers(section: YoloSection) -> np.ndarray | None:
+    """get_classes_multipliers: ``max(counters_per_class) / count`` per class (float32),
+    None without ``counters_per_class``."""
+    counters = section.counters_per_class
+    if not counters:
+        return None
+    return np.float32(np.max(counters)) / np.asarray(counters, np.float32)
+
+
 class YoloDeltas:
     """Computes one ``[yolo]`` head's deltas and Darknet's printed figures."""
 
@@ -41,9 +50,7 @@ class YoloDeltas:
         self.index = index
         self.anchors = np.asarray(section.anchors, dtype=np.float32).reshape(-1, 2)
         self.mask = list(section.mask)
-        counters = section.counters_per_class
-        self.multipliers = (np.float32(np.max(counters)) / np.asarray(counters, np.float32)
-                            if counters else None)
+        self.multipliers = class_multipliers(section)
         self._constants: dict[torch.device, dict[str, Tensor | None]] = {}
 
     def constants(self, device: torch.device) -> dict[str, Tensor | None]:
