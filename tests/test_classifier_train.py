@@ -16,9 +16,10 @@ from darknet_py.image.decode import load_image
 from darknet_py.image.float_augment import distort_image, flip_image, rotate_crop_image
 from darknet_py.image.resize import resize_image
 from darknet_py.train.classify_data import (ClassifierAugment, ClassifierDraws,
-                                            ClassificationDataset, _uniform, fill_truth_smooth,
+                                            ClassificationDataset, fill_truth_smooth,
                                             random_augment)
 from darknet_py.train.classify_loss import ClassifierLoss
+from darknet_py.train.draws import uniform_at
 
 from . import darknet_classifier_reference as ref
 from .darknet_cpu_batchnorm import conv_updates, darknet_cpu_batchnorm
@@ -92,9 +93,9 @@ def test_crop_flip_distort_resize_equal_darknet_c(case):
 def test_random_augment_equals_darknet_c_for_its_draws(case):
     p = REFERENCE["random_augment"][case]
     u = p["draws"]
-    scale = _uniform(u["aspect_u"], 1, p["aspect"])
+    scale = uniform_at(u["aspect_u"], 1, p["aspect"])
     aspect = scale if u["aspect_keep"] else np.float32(1. / scale)
-    rad = np.float32(float(_uniform(u["angle_u"], -p["angle"], p["angle"])) * 2.0 * math.pi
+    rad = np.float32(float(uniform_at(u["angle_u"], -p["angle"], p["angle"])) * 2.0 * math.pi
                      / 360.)  # in double, as C
     draws = ClassifierDraws(0, float(aspect), u["r"], float(rad), u["dx_u"], u["dy_u"],
                             False, 0.0, 1.0, 1.0)

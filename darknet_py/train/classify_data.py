@@ -26,7 +26,7 @@ from ..image.decode import DEFAULT_DECODER, load_image
 from ..image.float_augment import distort_image, flip_image, rotate_crop_image
 from ..image.resize import resize_image
 from .dataset import TrainSampler
-from .draws import rand_int, rand_scale, rand_uniform_strong, random_float
+from .draws import rand_int, rand_scale, rand_uniform_strong, random_float, uniform_at
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,6 @@ class ClassifierAugment:
     def size(self) -> int:
         """The side of the square crop (``args.size``: the larger network side)."""
         return max(self.width, self.height)
-
-
-def _uniform(u: float, lo: float, hi: float) -> F32:
-    """rand_uniform(lo, hi) from its unit draw ``u`` (``(float)rand() / RAND_MAX``)."""
-    lo, hi = sorted((F32(lo), F32(hi)))
-    return F32(F32(u) * (hi - lo) + lo)
 
 
 @dataclass(frozen=True)
@@ -104,8 +98,8 @@ def random_augment(im: np.ndarray, d: ClassifierDraws, size: int) -> np.ndarray:
     dx = F32(np.float64(F32(F32(w) * scale) / aspect - F32(size)) / 2.)
     dy = F32(np.float64(F32(h) * scale - F32(size)) / 2.)
     dx, dy = max(dx, F32(0)), max(dy, F32(0))
-    return rotate_crop_image(im, d.rad, scale, size, size, _uniform(d.dx_u, -dx, dx),
-                             _uniform(d.dy_u, -dy, dy), aspect)
+    return rotate_crop_image(im, d.rad, scale, size, size, uniform_at(d.dx_u, -dx, dx),
+                             uniform_at(d.dy_u, -dy, dy), aspect)
 
 
 def fill_truth_smooth(path: str, labels: Sequence[str], classes: int,

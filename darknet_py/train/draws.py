@@ -61,10 +61,16 @@ def random_float(rng: np.random.Generator) -> F32:
     return F32(rng.random())
 
 
+def uniform_at(u: float, lo: float, hi: float) -> F32:
+    """Darknet's ``rand_uniform`` / ``rand_uniform_strong`` for the unit draw ``u``
+    (``random_float``), in float arithmetic."""
+    lo, hi = sorted((F32(lo), F32(hi)))
+    return F32(F32(u) * (hi - lo) + lo)
+
+
 def rand_uniform_strong(rng: np.random.Generator, lo: float, hi: float) -> F32:
     """Darknet's ``rand_uniform_strong`` in float arithmetic."""
-    lo, hi = sorted((F32(lo), F32(hi)))
-    return random_float(rng) * (hi - lo) + lo
+    return uniform_at(random_float(rng), lo, hi)
 
 
 def rand_scale(rng: np.random.Generator, s: float) -> F32:
