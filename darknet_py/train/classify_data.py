@@ -25,7 +25,7 @@ from ..errors import ImageError
 from ..image.decode import DEFAULT_DECODER, load_image
 from ..image.float_augment import distort_image, flip_image, rotate_crop_image
 from ..image.resize import resize_image
-from .dataset import TrainSampler
+from .dataset import SampledLoader
 from .draws import rand_int, rand_scale, rand_uniform_strong, random_float, uniform_at
 
 log = logging.getLogger(__name__)
@@ -158,26 +158,22 @@ def collate_classes(batch) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([x for x, _ in batch]), torch.stack([t for _, t in batch])
 
 
-class ClassifierLoader:
+class ClassifierLoader(SampledLoader):
     """``loader(start)``: the classifier's mini-batches from iteration ``start`` on, as
-    ``(images, truths)``; images drawn with replacement as ``get_random_paths`` does."""
+    ``(images, truths)``; images drawn with replacement as ``get_random_paths`` does, at
+    the network size (no multi-scale)."""
 
     def __init__(self, model, images: Sequence[str], labels: Sequence[str], classes: int,
                  schedule, seed: int, workers: int, device: torch.device, rank: int = 0,
                  world: int = 1):
-        self.dataset = ClassificationDataset(images, labels, classes,
-                                             ClassifierAugment.from_net(model.net))
-        self.size = (model.net.width, model.net.height)
-        self.schedule, self.seed, self.workers = schedule, seed, max(0, workers)
-        self.pin = device.type == "cuda"
-        self.rank, self.world = rank, world
+        dataset = ClassificationDataset(images, labels, classes,
+                                        ClassifierAugment.from_net(model.net))
+        super().__init__(dataset, collate_classes, schedule, seed, workers, device, rank,
+                         world)
+        self.net_size = (model.net.width, model.net.height)
+
+    def size(self, iteration: int) -> tuple[int, int]:
+        return self.net_size
 
     def __call__(self, start: int) -> torch.utils.data.DataLoader:
-        s = self.schedule
-        sampler = TrainSampler(len(self.dataset), s.mini_batch, s.subdivisions,
-                               lambda _: self.size, self.seed, start, s.max_batches,
-                               self.rank, self.world)
-        return torch.utils.data.DataLoader(
-            self.dataset, batch_sampler=sampler, collate_fn=collate_classes,
-            num_workers=self.workers, pin_memory=self.pin,
-            prefetch_factor=2 if self.workers else None)
+        return self.batches(start)

@@ -324,3 +324,29 @@ class TrainSampler(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return (0 if self.stop is None else self.stop - self.start) * self.subdivisions
+
+
+class SampledLoader:
+    """``batches(start)``: a dataset keyed by ``TrainSampler`` as a ``DataLoader`` of the
+    mini-batches from iteration ``start`` on; ``size(iteration)`` gives each iteration's
+    network size and ``collate`` makes the batches.  The common part of the detector's and
+    the classifier's loaders."""
+
+    def __init__(self, dataset, collate, schedule, seed: int, workers: int,
+                 device: torch.device, rank: int = 0, world: int = 1):
+        self.dataset, self.collate = dataset, collate
+        self.schedule, self.seed, self.workers = schedule, seed, max(0, workers)
+        self.pin = device.type == "cuda"
+        self.rank, self.world = rank, world
+
+    def size(self, iteration: int) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def batches(self, start: int) -> torch.utils.data.DataLoader:
+        s = self.schedule
+        sampler = TrainSampler(len(self.dataset), s.mini_batch, s.subdivisions, self.size,
+                               self.seed, start, s.max_batches, self.rank, self.world)
+        return torch.utils.data.DataLoader(
+            self.dataset, batch_sampler=sampler, collate_fn=self.collate,
+            num_workers=self.workers, pin_memory=self.pin, persistent_workers=False,
+            prefetch_factor=2 if self.workers else None)

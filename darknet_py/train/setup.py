@@ -18,7 +18,7 @@ from ..errors import CfgError, DarknetError
 from ..io import checkpoint
 from ..io.data import LabelFiles
 from ..nn.model import Darknet
-from .dataset import Augment, DetectionDataset, TrainSampler, collate, network_size
+from .dataset import Augment, DetectionDataset, SampledLoader, collate, network_size
 from .device_augment import DeviceAugment, PlannedDataset, check_supported, collate_plans
 from .optim import schedule_warnings
 
@@ -115,7 +115,7 @@ class Start:
         return cls.of(ckpt)
 
 
-class TrainLoader:
+class TrainLoader(SampledLoader):
     """``loader(start)``: the mini-batches from iteration ``start`` on, as
     ``(images, targets)`` (Darknet's samples, ``random`` multi-scale).  With
     ``device_augment`` the workers only decode and plan, and the pixels are made batched
@@ -128,12 +128,11 @@ class TrainLoader:
         if device_augment:
             check_supported(augment, model.net.path)
         kind = PlannedDataset if device_augment else DetectionDataset
-        self.dataset = kind(images, model.num_classes, augment, labels)
+        super().__init__(kind(images, model.num_classes, augment, labels),
+                         collate_plans if device_augment else collate, schedule, seed,
+                         workers, device, rank, world)
         self.on_device = DeviceAugment(device) if device_augment else None
         self.net, self.last = model.net, model.head_sections[-1]
-        self.schedule, self.seed, self.workers = schedule, seed, max(0, workers)
-        self.pin = device.type == "cuda"
-        self.rank, self.world = rank, world
 
     def size(self, iteration: int) -> tuple[int, int]:
         net = self.net
@@ -141,14 +140,7 @@ class TrainLoader:
                             self.last.random, self.seed, net.resize_step)
 
     def __call__(self, start: int) -> torch.utils.data.DataLoader:
-        s = self.schedule
-        sampler = TrainSampler(len(self.dataset), s.mini_batch, s.subdivisions, self.size,
-                               self.seed, start, s.max_batches, self.rank, self.world)
-        batches = torch.utils.data.DataLoader(
-            self.dataset, batch_sampler=sampler,
-            collate_fn=collate_plans if self.on_device else collate,
-            num_workers=self.workers, pin_memory=self.pin, persistent_workers=False,
-            prefetch_factor=2 if self.workers else None)
+        batches = self.batches(start)
         if self.on_device is None:
             return batches
         return ((self.on_device(plans), targets) for plans, targets in batches)
